@@ -1,0 +1,9 @@
+from django.conf import settings
+from django.http import HttpRequest
+
+
+def organisation(request: HttpRequest) -> dict:
+    return {
+        "organisation": getattr(request, "tenant", None),
+        "base_domain": settings.BASE_DOMAIN,
+    }

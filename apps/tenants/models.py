@@ -1,0 +1,37 @@
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+
+
+class Plan(models.Model):
+    """What an organisation pays for: seats and concurrent sandboxes."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    seats = models.PositiveIntegerField(default=10)
+    sandbox_quota = models.PositiveIntegerField(default=5)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Organisation(TenantMixin):
+    """A customer workspace: one PostgreSQL schema, reached on <slug>.<BASE_DOMAIN>."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # The schema is cloned from the template by organisation_create, never migrated here.
+    auto_create_schema = False
+    auto_drop_schema = True
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Domain(DomainMixin):
+    pass

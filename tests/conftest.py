@@ -1,0 +1,174 @@
+"""Test harness: real PostgreSQL (one test database per xdist worker, tenant template
+migrated once per session) and real Redis. Data is made through the real services."""
+
+import itertools
+import os
+import socket
+from collections.abc import Callable, Iterator
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from apps.accounts.models import Role, User
+from apps.accounts.services import membership_set, user_create
+from apps.tenants.models import Organisation
+from apps.tenants.services import organisation_create, organisation_delete
+
+PASSWORD = "correct-horse-battery-staple"  # noqa: S105
+_counter = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
+    return f"{prefix}-{worker}-{os.getpid() % 10000}-{next(_counter)}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def database_url_of_test_db() -> str:
+    """The URL of this worker's test database, for processes the tests start."""
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "127.0.0.1", safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{host}{port}/{db['NAME']}"
+
+
+def make_organisation(name: str | None = None) -> Organisation:
+    slug = unique("org")
+    return organisation_create(name=name or slug.replace("-", " ").title(), slug=slug)
+
+
+def make_member(organisation: Organisation, role: str = Role.LEARNER) -> User:
+    user = user_create(email=f"{unique(role)}@example.test", password=PASSWORD)
+    membership_set(user=user, organisation=organisation, role=role)
+    return user
+
+
+@pytest.fixture
+def organisation_factory(db: None) -> Callable[..., Organisation]:
+    """Fresh organisations inside the test's transaction: rolled back, schema and all."""
+    return make_organisation
+
+
+@pytest.fixture
+def org_a(organisation_factory: Callable[..., Organisation]) -> Organisation:
+    return organisation_factory("Org A")
+
+
+@pytest.fixture
+def org_b(organisation_factory: Callable[..., Organisation]) -> Organisation:
+    return organisation_factory("Org B")
+
+
+@pytest.fixture
+def member_factory(db: None) -> Callable[..., User]:
+    return make_member
+
+
+@pytest.fixture
+def committed_organisations(transactional_db: None) -> Iterator[Callable[..., Organisation]]:
+    """Organisations committed for real, for other processes (workers, servers) to see."""
+    made: list[Organisation] = []
+
+    def factory(name: str | None = None) -> Organisation:
+        organisation = make_organisation(name)
+        made.append(organisation)
+        return organisation
+
+    yield factory
+    connection.set_schema_to_public()
+    for organisation in made:
+        organisation_delete(organisation=organisation)
+
+
+def host_of(organisation: Organisation | None) -> str:
+    if organisation is None:
+        return settings.BASE_DOMAIN
+    return f"{organisation.slug}.{settings.BASE_DOMAIN}"
+
+
+@pytest.fixture
+def site_client() -> Callable[..., Client]:
+    """A test client bound to an organisation's host (or the public site), logged in or not."""
+
+    def make(organisation: Organisation | None = None, user: User | None = None) -> Client:
+        client = Client(HTTP_HOST=host_of(organisation))
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def login_as(site_client: Callable[..., Client]) -> Callable[[Organisation, str], Client]:
+    """A client on the organisation's site, logged in as a new member with `role`."""
+
+    def make(organisation: Organisation, role: str) -> Client:
+        return site_client(organisation, make_member(organisation, role))
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_first() -> Iterator[None]:
+    """Each test starts (and ends) on the public schema, whatever the last one did."""
+    connection.set_schema_to_public()
+    yield
+    connection.set_schema_to_public()
+
+
+class LiveServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def url(self, organisation: Organisation | None, path: str = "/") -> str:
+        return f"http://{host_of(organisation)}:{self.port}{path}"
+
+
+@pytest.fixture
+def live_server_asgi(transactional_db: None) -> Iterator[LiveServer]:
+    """The real ASGI server (uvicorn) on a free loopback port, against this test database."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_of_test_db(),
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PUBLIC_PORT": str(port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        cwd=Path(__file__).resolve().parent.parent, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), 0.2):
+                    break
+            except OSError:
+                assert process.poll() is None, f"uvicorn exited with {process.returncode}"
+                assert time.monotonic() < deadline, "uvicorn did not start listening"
+                time.sleep(0.1)
+        yield LiveServer(port)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
