@@ -1,11 +1,12 @@
-"""The Celery app. Tasks carry the schema they were sent from and run inside it."""
+"""The Celery app. Tasks carry the schema they were sent from and run inside it.
 
-import os
+Celery processes name their settings in DJANGO_SETTINGS_MODULE (make dev and the
+deployment manifests set it); this module sets no default, so importing the `config`
+package never chooses settings for the process that imports it.
+"""
 
 from celery.signals import worker_process_init
 from tenant_schemas_celery.app import CeleryApp
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
 app = CeleryApp("sdlab")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -21,24 +21,57 @@ BIN = Path(PYTHON).parent
 
 def processes(port: str) -> dict[str, list[str]]:
     return {
-        "web": [str(BIN / "uvicorn"), "config.asgi:application", "--host", os.environ.get("HOST", "127.0.0.1"),
-                "--port", port, "--no-access-log"],
-        "worker": [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO",
-                   "--concurrency", os.environ.get("WORKER_CONCURRENCY", "2")],
-        "beat": [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
-                 "--schedule", str(RUN_DIR / "celerybeat-schedule")],
+        "web": [
+            str(BIN / "uvicorn"),
+            "config.asgi:application",
+            "--host",
+            os.environ.get("HOST", "127.0.0.1"),
+            "--port",
+            port,
+            "--no-access-log",
+        ],
+        "worker": [
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            os.environ.get("WORKER_CONCURRENCY", "2"),
+        ],
+        "beat": [
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(RUN_DIR / "celerybeat-schedule"),
+        ],
     }
 
 
 def main() -> int:
     RUN_DIR.mkdir(exist_ok=True)
     port = os.environ.get("PORT", os.environ.get("PUBLIC_PORT", "8000"))
-    stop_after = float(os.environ.get("DEV_STOP_AFTER", "0"))  # for smoke tests; 0 = run until Ctrl-C
+    stop_after = float(
+        os.environ.get("DEV_STOP_AFTER", "0")
+    )  # for smoke tests; 0 = run until Ctrl-C
     with services() as service_env:
-        env = {**os.environ, **service_env, "PUBLIC_PORT": port,
-               "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.dev")}
+        env = {
+            **os.environ,
+            **service_env,
+            "PUBLIC_PORT": port,
+            "DJANGO_SETTINGS_MODULE": os.environ.get(
+                "DJANGO_SETTINGS_MODULE", "config.settings.dev"
+            ),
+        }
         manage = [PYTHON, str(ROOT / "manage.py")]
-        subprocess.run([*manage, "migrate_schemas", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
+        subprocess.run(
+            [*manage, "migrate_schemas", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT
+        )
         subprocess.run([*manage, "demo_setup"], env=env, check=True, cwd=ROOT)
         children: dict[str, subprocess.Popen] = {}
         stopping = False
@@ -53,12 +86,17 @@ def main() -> int:
             for name, command in processes(port).items():
                 children[name] = subprocess.Popen(command, env=env, cwd=ROOT)
             pids = ", ".join(f"{name} {child.pid}" for name, child in children.items())
-            print(f"\nSystems Design Lab is running ({pids}). Ctrl-C stops everything.\n", flush=True)
+            print(
+                f"\nSystems Design Lab is running ({pids}). Ctrl-C stops everything.\n", flush=True
+            )
             started = time.monotonic()
             while not stopping:
                 for name, child in children.items():
                     if child.poll() is not None:
-                        print(f"devserver: {name} exited with {child.returncode}; stopping", file=sys.stderr)
+                        print(
+                            f"devserver: {name} exited with {child.returncode}; stopping",
+                            file=sys.stderr,
+                        )
                         return 1
                 if stop_after and time.monotonic() - started > stop_after:
                     break

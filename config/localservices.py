@@ -37,7 +37,7 @@ def embedded_postgres() -> Iterator[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     print(f"localservices: starting embedded PostgreSQL in {data_dir}", file=sys.stderr)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
     try:
@@ -56,8 +56,21 @@ def embedded_redis() -> Iterator[str]:
     port = free_port()
     print(f"localservices: starting embedded Redis on 127.0.0.1:{port}", file=sys.stderr)
     process = subprocess.Popen(
-        [str(binary), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "no", "--dir", str(data_dir), "--daemonize", "no"],
+        [
+            str(binary),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+            "--daemonize",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -82,7 +95,9 @@ def services() -> Iterator[dict[str, str]]:
     """Yields the environment that points at PostgreSQL and Redis, starting what is missing."""
     with contextlib.ExitStack() as stack:
         env = {}
-        env["DATABASE_URL"] = os.environ.get("DATABASE_URL") or stack.enter_context(embedded_postgres())
+        env["DATABASE_URL"] = os.environ.get("DATABASE_URL") or stack.enter_context(
+            embedded_postgres()
+        )
         env["REDIS_URL"] = os.environ.get("REDIS_URL") or stack.enter_context(embedded_redis())
         yield env
 

@@ -15,9 +15,10 @@ from django.test import Client
 from apps.accounts.models import Role, User
 from apps.accounts.services import membership_set, user_create
 from apps.tenants.models import Organisation
+from apps.tenants.schemas import tenant_connection
 from apps.tenants.services import organisation_create, organisation_delete
 
-PASSWORD = "correct-horse-battery-staple"  # noqa: S105
+PASSWORD = "correct-horse-battery-staple"
 _counter = itertools.count(1)
 
 
@@ -84,7 +85,7 @@ def committed_organisations(transactional_db: None) -> Iterator[Callable[..., Or
         return organisation
 
     yield factory
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     for organisation in made:
         organisation_delete(organisation=organisation)
 
@@ -121,9 +122,9 @@ def login_as(site_client: Callable[..., Client]) -> Callable[[Organisation, str]
 @pytest.fixture(autouse=True)
 def _public_schema_first() -> Iterator[None]:
     """Each test starts (and ends) on the public schema, whatever the last one did."""
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     yield
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
 
 
 class LiveServer:
@@ -150,9 +151,21 @@ def live_server_asgi(transactional_db: None) -> Iterator[LiveServer]:
         "PUBLIC_PORT": str(port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"],
-        cwd=Path(__file__).resolve().parent.parent, env=env,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 60

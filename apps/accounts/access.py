@@ -23,7 +23,9 @@ class Access:
     FORBIDDEN = "forbidden"
 
 
-def access_check(*, user: Any, organisation: Any, role: str | None) -> tuple[str, Membership | None]:
+def access_check(
+    *, user: Any, organisation: Any, role: str | None
+) -> tuple[str, Membership | None]:
     if role is None or role not in Role.values:
         raise ImproperlyConfigured("A tenant view must declare the least role it needs.")
     if organisation is None:

@@ -61,7 +61,9 @@ class OrganisationEventsConsumer(OrganisationConsumer):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         try:
             content = json.loads(text_data or "")
         except ValueError:
@@ -72,7 +74,7 @@ class OrganisationEventsConsumer(OrganisationConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "ping":
             await self.send_json(
-                {"type": "error", "message": "Unknown message: send {\"type\": \"ping\"}."}
+                {"type": "error", "message": 'Unknown message: send {"type": "ping"}.'}
             )
             return
         await self.send_json({"type": "pong"})

@@ -25,7 +25,9 @@ class DemoSetup:
     created: list[str]
 
 
-def user_ensure(*, email: str, password: str, display_name: str, staff: bool = False) -> tuple[User, bool]:
+def user_ensure(
+    *, email: str, password: str, display_name: str, staff: bool = False
+) -> tuple[User, bool]:
     user = User.objects.filter(email__iexact=email).first()
     if user is not None:
         return user, False
@@ -50,7 +52,9 @@ def demo_setup(*, password: str) -> DemoSetup:
         if not Membership.objects.filter(user=user, organisation=organisation).exists():
             membership_set(user=user, organisation=organisation, role=role)
             created.append(f"membership {email} as {role}")
-    _, new = user_ensure(email=STAFF_EMAIL, password=password, display_name="Platform Staff", staff=True)
+    _, new = user_ensure(
+        email=STAFF_EMAIL, password=password, display_name="Platform Staff", staff=True
+    )
     if new:
         created.append(f"staff user {STAFF_EMAIL}")
     return DemoSetup(organisation=organisation, created=created)

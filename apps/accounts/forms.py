@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from apps.accounts.models import User
 from apps.accounts.selectors import membership_get
 
 
@@ -9,10 +10,13 @@ class OrganisationLoginForm(AuthenticationForm):
 
     username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
 
-    def confirm_login_allowed(self, user):  # type: ignore[no-untyped-def]
+    def confirm_login_allowed(self, user: User) -> None:
         super().confirm_login_allowed(user)
         organisation = getattr(self.request, "tenant", None)
-        if organisation is not None and membership_get(user=user, organisation=organisation) is None:
+        if (
+            organisation is not None
+            and membership_get(user=user, organisation=organisation) is None
+        ):
             raise forms.ValidationError(
                 "This account is not a member of %(org)s. Ask an administrator for an invitation.",
                 code="not_member",

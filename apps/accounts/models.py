@@ -37,8 +37,12 @@ ROLE_RANK = {Role.OWNER: 4, Role.ADMIN: 3, Role.INSTRUCTOR: 2, Role.LEARNER: 1}
 
 
 class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.LEARNER)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -9,4 +9,6 @@ def membership_get(*, user: User, organisation: Organisation) -> Membership | No
 
 
 def organisations_of(*, user: User) -> list[Organisation]:
-    return [m.organisation for m in Membership.objects.filter(user=user).select_related("organisation")]
+    return [
+        m.organisation for m in Membership.objects.filter(user=user).select_related("organisation")
+    ]

@@ -10,7 +10,9 @@ def user_create(*, email: str, password: str, display_name: str = "") -> User:
     if not email or "@" not in email:
         raise ValidationFailed("Enter a valid email address.", extra={"field": "email"})
     if User.objects.filter(email__iexact=email).exists():
-        raise ValidationFailed("An account with this email already exists.", extra={"field": "email"})
+        raise ValidationFailed(
+            "An account with this email already exists.", extra={"field": "email"}
+        )
     return User.objects.create_user(
         username=email, email=email, password=password, display_name=display_name
     )
@@ -20,7 +22,8 @@ def user_create(*, email: str, password: str, display_name: str = "") -> User:
 def membership_set(*, user: User, organisation: Organisation, role: str) -> Membership:
     if role not in Role.values:
         raise ValidationFailed(
-            f"Unknown role “{role}”; choose one of {', '.join(Role.values)}.", extra={"field": "role"}
+            f"Unknown role “{role}”; choose one of {', '.join(Role.values)}.",
+            extra={"field": "role"},
         )
     membership, _ = Membership.objects.update_or_create(
         user=user, organisation=organisation, defaults={"role": role}

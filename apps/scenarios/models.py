@@ -12,7 +12,9 @@ class LabSessionState(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
-FINISHED_STATES = frozenset({LabSessionState.STOPPED, LabSessionState.FAILED, LabSessionState.EXPIRED})
+FINISHED_STATES = frozenset(
+    {LabSessionState.STOPPED, LabSessionState.FAILED, LabSessionState.EXPIRED}
+)
 
 
 class LabSession(models.Model):

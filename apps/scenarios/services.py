@@ -14,7 +14,9 @@ log = logging.getLogger(__name__)
 def lab_session_request(*, learner: User, scenario_set: str) -> LabSession:
     scenario_set = (scenario_set or "").strip()
     if not scenario_set:
-        raise ValidationFailed("Choose a scenario set for the lab.", extra={"field": "scenario_set"})
+        raise ValidationFailed(
+            "Choose a scenario set for the lab.", extra={"field": "scenario_set"}
+        )
     return LabSession.objects.create(learner=learner, scenario_set=scenario_set)
 
 

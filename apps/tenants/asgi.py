@@ -24,7 +24,9 @@ class OrganisationFromHostMiddleware:
             await send({"type": "websocket.close", "code": CLOSE_UNKNOWN_ORGANISATION})
             return None
         scope = dict(scope, tenant=match.organisation)
-        token = current_tenant.set(match.organisation.schema_name if match.organisation else "public")
+        token = current_tenant.set(
+            match.organisation.schema_name if match.organisation else "public"
+        )
         try:
             return await self.inner(scope, receive, send)
         finally:

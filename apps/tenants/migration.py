@@ -9,6 +9,7 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
+from django_tenants.migration_executors import get_executor as django_tenants_executor
 from django_tenants.migration_executors.base import MigrationExecutor, run_migrations
 from django_tenants.migration_executors.multiproc import MultiprocessingExecutor
 from django_tenants.utils import get_public_schema_name
@@ -91,4 +92,7 @@ class OutdatedSchemasExecutor(MigrationExecutor):
 
 
 def get_executor(codename: str | None = None) -> type[MigrationExecutor]:
-    return OutdatedSchemasExecutor
+    """Ours by default; `--executor standard|multiprocessing` still picks django-tenants' own."""
+    if codename in (None, OutdatedSchemasExecutor.codename):
+        return OutdatedSchemasExecutor
+    return django_tenants_executor(codename)

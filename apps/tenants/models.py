@@ -2,7 +2,7 @@ from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
 
-class Plan(models.Model):
+class Plan(models.Model):  # type: ignore[django-manager-missing]
     """What an organisation pays for: seats and concurrent sandboxes."""
 
     slug = models.SlugField(unique=True)
@@ -19,7 +19,9 @@ class Organisation(TenantMixin):
 
     slug = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=120)
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, null=True, blank=True)
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="organisations"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     # The schema is cloned from the template by organisation_create, never migrated here.

@@ -27,7 +27,7 @@ def organisation_for_host(host: str) -> HostMatch:
     hostname = hostname_of(host)
     domain = Domain.objects.select_related("tenant").filter(domain=hostname).first()
     if domain is not None:
-        return HostMatch(organisation=domain.tenant)  # type: ignore[arg-type]
+        return HostMatch(organisation=domain.tenant)
     base = settings.BASE_DOMAIN
     if hostname.endswith("." + base) and hostname != base:
         return HostMatch(organisation=None, unknown_organisation=True)

@@ -3,16 +3,18 @@
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django_tenants.clone import CloneSchema
+from django.db import IntegrityError, transaction
 from django_tenants.utils import schema_exists
 
+from apps.tenants.cloning import schema_clone
 from apps.tenants.errors import Conflict, ValidationFailed
 from apps.tenants.models import Domain, Organisation, Plan
+from apps.tenants.schemas import tenant_connection
 from apps.tenants.slugs import schema_name_for, slug_validate
 
 log = logging.getLogger(__name__)
 
+NAME_MAX = 120
 DEFAULT_PLAN = {"slug": "starter", "name": "Starter", "seats": 25, "sandbox_quota": 5}
 
 
@@ -38,8 +40,10 @@ def organisation_create(*, name: str, slug: str, plan: Plan | None = None) -> Or
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("Enter the organisation's name.", extra={"field": "name"})
-    if len(name) > Organisation._meta.get_field("name").max_length:  # type: ignore[operator]
-        raise ValidationFailed("The name is too long (120 characters at most).", extra={"field": "name"})
+    if len(name) > NAME_MAX:
+        raise ValidationFailed(
+            "The name is too long (120 characters at most).", extra={"field": "name"}
+        )
     slug = slug_validate((slug or "").strip().lower())
     schema_name = schema_name_for(slug)
     if Organisation.objects.filter(slug=slug).exists() or schema_exists(schema_name):
@@ -53,7 +57,7 @@ def organisation_create(*, name: str, slug: str, plan: Plan | None = None) -> Or
             "run `manage.py migrate_schemas` first."
         )
 
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     try:
         with transaction.atomic():
             organisation = Organisation.objects.create(
@@ -64,14 +68,16 @@ def organisation_create(*, name: str, slug: str, plan: Plan | None = None) -> Or
             f"The address “{slug}” is already taken; choose another.",
             extra={"field": "slug", "value": slug},
         ) from exc
-    # DATA mode copies django_migrations too, so the clone is already fully migrated.
-    CloneSchema().clone_schema(settings.TENANT_TEMPLATE_SCHEMA, schema_name, "DATA")
-    Domain.objects.create(domain=organisation_domain_for(slug), tenant=organisation, is_primary=True)
+    # The template's rows come along (django_migrations too): the clone is fully migrated.
+    schema_clone(template=settings.TENANT_TEMPLATE_SCHEMA, target=schema_name)
+    Domain.objects.create(
+        domain=organisation_domain_for(slug), tenant=organisation, is_primary=True
+    )
     log.info("organisation created", extra={"organisation": slug})
     return organisation
 
 
 def organisation_delete(*, organisation: Organisation) -> None:
     """Drops the organisation's schema with the row: this destroys all of its data."""
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     organisation.delete(force_drop=True)

@@ -3,6 +3,7 @@ from the environment, with a safe default for development."""
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -85,7 +86,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------- redis, cache, channels
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
@@ -95,7 +96,7 @@ CACHES = {
         "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "sdlab"),
     }
 }
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
@@ -216,17 +217,21 @@ OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "sdlab-web")
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | text
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "apps.tenants.logging.RequestContextFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(tenant)s %(trace_id)s %(span_id)s",
+            "fmt": (
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(tenant)s %(trace_id)s %(span_id)s"
+            ),
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
-        "text": {"format": "%(asctime)s %(levelname)s [%(tenant)s %(trace_id)s] %(name)s: %(message)s"},
+        "text": {
+            "format": "%(asctime)s %(levelname)s [%(tenant)s %(trace_id)s] %(name)s: %(message)s"
+        },
     },
     "handlers": {
         "console": {

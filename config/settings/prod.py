@@ -4,7 +4,7 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import INSECURE_DEFAULT_SECRET_KEY, env_bool
 
 DEBUG = env_bool("DEBUG", False)
@@ -14,11 +14,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SITE_SCHEME = "https"
-STATIC_ROOT = os.environ.get("STATIC_ROOT", str(BASE_DIR / "staticfiles"))  # noqa: F405
+STATIC_ROOT = os.environ.get("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 WHITENOISE_USE_FINDERS = False
-STORAGES["staticfiles"]["BACKEND"] = (  # noqa: F405
-    "whitenoise.storage.CompressedManifestStaticFilesStorage"
-)
+STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 
 
 def unsafe_settings(values: dict) -> list[str]:
@@ -27,7 +25,11 @@ def unsafe_settings(values: dict) -> list[str]:
     if values["DEBUG"]:
         problems.append("DEBUG must be off in production")
     secret = values["SECRET_KEY"]
-    if secret == INSECURE_DEFAULT_SECRET_KEY or len(secret) < 40 or secret.startswith("django-insecure"):
+    if (
+        secret == INSECURE_DEFAULT_SECRET_KEY
+        or len(secret) < 40
+        or secret.startswith("django-insecure")
+    ):
         problems.append("SECRET_KEY must be set to a random value of at least 40 characters")
     if not values["SESSION_COOKIE_SECURE"]:
         problems.append("SESSION_COOKIE_SECURE must be on in production")

@@ -1,6 +1,6 @@
 import os
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import CELERY_BEAT_SCHEDULE
 
 DEBUG = False
@@ -9,6 +9,6 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Each xdist worker gets its own queue and key prefix on the shared Redis.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 CELERY_TASK_DEFAULT_QUEUE = f"sdlab-test-{_WORKER}"
-CACHES["default"]["KEY_PREFIX"] = f"sdlab-test-{_WORKER}"  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"sdlab-test-{_WORKER}"  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = f"sdlab-test-{_WORKER}"
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"sdlab-test-{_WORKER}"
 CELERY_BEAT_SCHEDULE.clear()

@@ -15,7 +15,7 @@ from apps.scenarios.models import LabSession, LabSessionState
 from apps.scenarios.services import lab_session_request
 from apps.scenarios.tasks import lab_session_expire_task
 from config.celery import app
-from tests.conftest import make_member, database_url_of_test_db
+from tests.conftest import database_url_of_test_db, make_member
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 60
@@ -31,10 +31,26 @@ def celery_worker(transactional_db: None) -> Iterator[str]:
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-         "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--hostname", node,
-         "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "--hostname",
+            node,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         deadline = time.monotonic() + WAIT_SECONDS
@@ -59,7 +75,9 @@ def wait_for(predicate, what: str) -> None:
 
 
 @pytest.mark.worker
-def test_task_sent_for_an_organisation_writes_into_its_schema(committed_organisations, celery_worker):
+def test_task_sent_for_an_organisation_writes_into_its_schema(
+    committed_organisations, celery_worker
+):
     org_a, org_b = committed_organisations("Org A"), committed_organisations("Org B")
     with tenant_context(org_a):
         session_a = lab_session_request(learner=make_member(org_a), scenario_set="retry-storm")

@@ -2,7 +2,10 @@ import re
 
 
 def requests_counted(text: str) -> float:
-    pattern = r'^django_http_requests_total_by_view_transport_method_total\{method="GET",transport="http",view="healthz"\} ([0-9.e+]+)$'
+    pattern = (
+        r"^django_http_requests_total_by_view_transport_method_total"
+        r'\{method="GET",transport="http",view="healthz"\} ([0-9.e+]+)$'
+    )
     match = re.search(pattern, text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
 

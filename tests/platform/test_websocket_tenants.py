@@ -8,6 +8,7 @@ from django.conf import settings
 from django.test import Client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
+from websockets.typing import Origin
 
 from apps.accounts.models import Role
 from tests.conftest import host_of, make_member
@@ -26,7 +27,7 @@ def open_events(server, host: str, cookie: str | None = None):
     with ws_connect(
         f"ws://{host}:{server.port}/ws/events/",
         sock=sock,
-        origin=f"http://{host}:{server.port}",
+        origin=Origin(f"http://{host}:{server.port}"),
         additional_headers=headers,
         open_timeout=10,
     ) as ws:
@@ -38,13 +39,18 @@ def open_events(server, host: str, cookie: str | None = None):
         pong = json.loads(ws.recv(timeout=10))
         assert pong == {"type": "pong"}
         ws.send("not json at all")
-        assert json.loads(ws.recv(timeout=10)) == {"type": "error", "message": "Messages must be JSON objects."}
+        assert json.loads(ws.recv(timeout=10)) == {
+            "type": "error",
+            "message": "Messages must be JSON objects.",
+        }
         ws.send(json.dumps({"type": "launch-missiles"}))
         assert json.loads(ws.recv(timeout=10))["type"] == "error"
         return frame, None
 
 
-def test_member_connects_and_the_host_resolves_their_organisation(committed_organisations, live_server_asgi):
+def test_member_connects_and_the_host_resolves_their_organisation(
+    committed_organisations, live_server_asgi
+):
     org_a = committed_organisations("Org A")
     committed_organisations("Org B")
     learner = make_member(org_a, Role.LEARNER)
@@ -52,7 +58,12 @@ def test_member_connects_and_the_host_resolves_their_organisation(committed_orga
     frame, code = open_events(live_server_asgi, host_of(org_a), session_cookie_for(learner, org_a))
 
     assert code is None
-    assert frame == {"type": "hello", "organisation": org_a.slug, "user": learner.email, "role": "learner"}
+    assert frame == {
+        "type": "hello",
+        "organisation": org_a.slug,
+        "user": learner.email,
+        "role": "learner",
+    }
 
 
 def test_anonymous_user_is_rejected(committed_organisations, live_server_asgi):
@@ -62,7 +73,9 @@ def test_anonymous_user_is_rejected(committed_organisations, live_server_asgi):
     assert code == 4401
 
 
-def test_member_of_another_organisation_is_rejected_as_not_found(committed_organisations, live_server_asgi):
+def test_member_of_another_organisation_is_rejected_as_not_found(
+    committed_organisations, live_server_asgi
+):
     org_a, org_b = committed_organisations("Org A"), committed_organisations("Org B")
     outsider = make_member(org_b, Role.OWNER)
     frame, code = open_events(live_server_asgi, host_of(org_a), session_cookie_for(outsider, org_b))

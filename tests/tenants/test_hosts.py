@@ -24,7 +24,9 @@ def test_unknown_organisation_address_is_404_not_the_public_site(site_client, db
 
 def test_host_with_port_and_capitals_resolves(site_client, org_a):
     client = site_client()
-    response = client.get("/accounts/login/", HTTP_HOST=f"{org_a.slug.upper()}.{settings.BASE_DOMAIN}:8000")
+    response = client.get(
+        "/accounts/login/", HTTP_HOST=f"{org_a.slug.upper()}.{settings.BASE_DOMAIN}:8000"
+    )
     assert b"Log in to Org A" in response.content
 
 
@@ -64,11 +66,15 @@ def test_login_on_an_organisation_site(site_client, org_a, org_b, member_factory
     assert response.status_code == 302
     assert client.get("/").status_code == 200
 
-    wrong = site_client(org_a).post("/accounts/login/", {"username": member.email, "password": "nope"})
+    wrong = site_client(org_a).post(
+        "/accounts/login/", {"username": member.email, "password": "nope"}
+    )
     assert wrong.status_code == 200
     assert "correct email and password" in wrong.content.decode().replace("\n", " ")
 
     outsider = member_factory(org_b)
-    refused = site_client(org_a).post("/accounts/login/", {"username": outsider.email, "password": PASSWORD})
+    refused = site_client(org_a).post(
+        "/accounts/login/", {"username": outsider.email, "password": PASSWORD}
+    )
     assert refused.status_code == 200
     assert "not a member of Org A" in refused.content.decode()

@@ -1,0 +1,114 @@
+"""`make dev` end to end: the supervisor migrates a fresh database, sets up the demo
+organisation, runs web + worker + beat, answers on the public and demo hosts, and stops
+every process it started."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psutil
+import psycopg
+import pytest
+from django.conf import settings
+
+from tests.conftest import database_url_of_test_db, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fresh_database(db) -> Iterator[str]:
+    name = f"sdlab_devcheck_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    url = database_url_of_test_db()
+    parts = urlsplit(url)
+    admin_url = urlunsplit(parts._replace(path="/postgres")).replace(
+        "postgres://", "postgresql://", 1
+    )
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def get(port: int, host: str, path: str) -> httpx.Response:
+    return httpx.get(
+        f"http://127.0.0.1:{port}{path}", headers={"Host": f"{host}:{port}"}, timeout=5
+    )
+
+
+def wait_until_up(port: int, process: subprocess.Popen, output: Path) -> None:
+    deadline = time.monotonic() + 180
+    while True:
+        assert process.poll() is None, f"devserver exited early:\n{output.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, (
+            f"devserver never answered:\n{output.read_text()[-3000:]}"
+        )
+        try:
+            if get(port, settings.BASE_DOMAIN, "/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+
+
+def test_make_dev_runs_the_platform_with_a_demo_organisation(fresh_database, tmp_path):
+    port = free_port()
+    output = tmp_path / "devserver.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database,
+        "PORT": str(port),
+        "CELERY_QUEUE": f"devcheck-{os.getpid()}",
+        "DEV_STOP_AFTER": "300",
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+    }
+    with output.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "config.devserver"],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    children: list[psutil.Process] = []
+    try:
+        wait_until_up(port, process, output)
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert len(children) >= 3  # web, worker, beat
+
+        public = get(port, settings.BASE_DOMAIN, "/")
+        assert public.status_code == 200
+        demo_login = get(port, f"demo.{settings.BASE_DOMAIN}", "/accounts/login/")
+        assert demo_login.status_code == 200
+        assert "Log in to Demo Organisation" in demo_login.text
+        assert get(port, settings.BASE_DOMAIN, "/readyz").status_code == 200
+
+        log = output.read_text()
+        assert f"http://demo.{settings.BASE_DOMAIN}:{port}/accounts/login/" in log
+        assert "owner@demo.test" in log
+        assert "learner@demo.test" in log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], f"left running: {alive}"
+
+    # Setting up the demo again changes nothing.
+    again = subprocess.run(
+        [sys.executable, "manage.py", "demo_setup"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "nothing changed" in again.stdout
