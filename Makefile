@@ -10,8 +10,8 @@ PYTEST_WORKERS ?= 2
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -r requirements.lock
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -5,7 +5,7 @@ deployment manifests set it); this module sets no default, so importing the `con
 package never chooses settings for the process that imports it.
 """
 
-from celery.signals import worker_process_init
+from celery.signals import worker_init
 from tenant_schemas_celery.app import CeleryApp
 
 app = CeleryApp("sdlab")
@@ -13,8 +13,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@worker_process_init.connect
+@worker_init.connect
 def _start_tracing(**_: object) -> None:
+    # In the parent, before any fork: the SDK restarts its export thread in each child.
     from config.telemetry import telemetry_setup
 
     telemetry_setup(service_name="sdlab-worker", celery=True)

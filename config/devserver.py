@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from config.localservices import RUN_DIR, services
@@ -53,6 +54,17 @@ def processes(port: str) -> dict[str, list[str]]:
     }
 
 
+def web_wait(port: str, web: subprocess.Popen, timeout: float = 60) -> None:
+    """Returns once the web process answers /healthz, so the URLs printed next work."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and web.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+
+
 def main() -> int:
     RUN_DIR.mkdir(exist_ok=True)
     port = os.environ.get("PORT", os.environ.get("PUBLIC_PORT", "8000"))
@@ -72,7 +84,9 @@ def main() -> int:
         subprocess.run(
             [*manage, "migrate_schemas", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT
         )
-        subprocess.run([*manage, "demo_setup"], env=env, check=True, cwd=ROOT)
+        demo = subprocess.run(
+            [*manage, "demo_setup"], env=env, check=True, cwd=ROOT, capture_output=True, text=True
+        )
         children: dict[str, subprocess.Popen] = {}
         stopping = False
 
@@ -85,10 +99,11 @@ def main() -> int:
         try:
             for name, command in processes(port).items():
                 children[name] = subprocess.Popen(command, env=env, cwd=ROOT)
+            web_wait(port, children["web"])
             pids = ", ".join(f"{name} {child.pid}" for name, child in children.items())
-            print(
-                f"\nSystems Design Lab is running ({pids}). Ctrl-C stops everything.\n", flush=True
-            )
+            print(f"\nSystems Design Lab is running ({pids}).\n", flush=True)
+            print(demo.stdout, flush=True)
+            print("Ctrl-C stops everything.\n", flush=True)
             started = time.monotonic()
             while not stopping:
                 for name, child in children.items():

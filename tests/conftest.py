@@ -3,13 +3,10 @@ migrated once per session) and real Redis. Data is made through the real service
 
 import itertools
 import os
-import socket
 from collections.abc import Callable, Iterator
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 
 from apps.accounts.models import Role, User
@@ -17,6 +14,7 @@ from apps.accounts.services import membership_set, user_create
 from apps.tenants.models import Organisation
 from apps.tenants.schemas import tenant_connection
 from apps.tenants.services import organisation_create, organisation_delete
+from tests.support.servers import asgi_server
 
 PASSWORD = "correct-horse-battery-staple"
 _counter = itertools.count(1)
@@ -25,21 +23,6 @@ _counter = itertools.count(1)
 def unique(prefix: str) -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
     return f"{prefix}-{worker}-{os.getpid() % 10000}-{next(_counter)}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def database_url_of_test_db() -> str:
-    """The URL of this worker's test database, for processes the tests start."""
-    db = connection.settings_dict
-    host = quote(db["HOST"] or "127.0.0.1", safe="")
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{host}{port}/{db['NAME']}"
 
 
 def make_organisation(name: str | None = None) -> Organisation:
@@ -138,50 +121,5 @@ class LiveServer:
 @pytest.fixture
 def live_server_asgi(transactional_db: None) -> Iterator[LiveServer]:
     """The real ASGI server (uvicorn) on a free loopback port, against this test database."""
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_of_test_db(),
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "PUBLIC_PORT": str(port),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=Path(__file__).resolve().parent.parent,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), 0.2):
-                    break
-            except OSError:
-                assert process.poll() is None, f"uvicorn exited with {process.returncode}"
-                assert time.monotonic() < deadline, "uvicorn did not start listening"
-                time.sleep(0.1)
+    with asgi_server() as port:
         yield LiveServer(port)
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

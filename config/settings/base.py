@@ -207,6 +207,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.tenants.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("API_ANON_RATE", "120/minute")},
 }
 
 # ---------------------------------------------------------------- telemetry

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from tests.conftest import database_url_of_test_db, free_port
+from tests.support.servers import database_url_of_test_db, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@ import json
 
 from django.test import override_settings
 
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 
 def test_healthz_is_alive(site_client, db):

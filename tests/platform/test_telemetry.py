@@ -3,6 +3,7 @@
 import json
 import logging
 
+import httpx
 from django.conf import settings
 from django_tenants.utils import tenant_context
 from opentelemetry import trace
@@ -13,6 +14,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from apps.tenants.context import current_tenant
 from apps.tenants.logging import RequestContextFilter
 from config.telemetry import telemetry_setup
+from tests.conftest import host_of
+from tests.support.otlp import otlp_receiver
+from tests.support.servers import asgi_server, wait_for
 
 
 def in_memory_spans() -> InMemorySpanExporter:
@@ -69,3 +73,24 @@ def test_task_log_lines_take_the_tenant_from_the_connection(org_a):
         line = json_line(make_record())
     assert line["tenant"] == org_a.schema_name
     assert line["trace_id"] == ""
+
+
+def test_the_web_process_exports_request_spans_over_otlp_when_switched_on(committed_organisations):
+    org_a = committed_organisations("Org A")
+    with (
+        otlp_receiver() as receiver,
+        asgi_server(
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_BSP_SCHEDULE_DELAY="100",
+        ) as port,
+    ):
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/accounts/login/", headers={"Host": f"{host_of(org_a)}:{port}"}
+        )
+        assert response.status_code == 200
+        wait_for(
+            lambda: any("accounts/login" in name for name in receiver.span_names()),
+            "the request's span to reach the receiver",
+        )
+    assert {s["service"] for s in receiver.spans} == {"sdlab-web"}

@@ -1,0 +1,134 @@
+"""Real processes of our own for tests: the ASGI server and a Celery worker, each on this
+test database, each stopped by its PID when the test ends."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+START_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def database_url_of_test_db() -> str:
+    """The URL of this worker's test database, for processes the tests start."""
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "127.0.0.1", safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{host}{port}/{db['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url_of_test_db(),
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        **extra,
+    }
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def asgi_server(**extra_env: str) -> Iterator[int]:
+    """uvicorn serving config.asgi on a free loopback port; yields the port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=process_env(PUBLIC_PORT=str(port), **extra_env),
+    )
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), 0.2):
+                    break
+            except OSError:
+                assert process.poll() is None, f"uvicorn exited with {process.returncode}"
+                assert time.monotonic() < deadline, "uvicorn did not start listening"
+                time.sleep(0.1)
+        yield port
+    finally:
+        stop(process)
+
+
+@contextmanager
+def celery_worker(**extra_env: str) -> Iterator[str]:
+    """`celery worker` on this test process's own queue; yields its node name."""
+    from config.celery import app
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    node = f"test-{worker}-{os.getpid()}-{time.monotonic_ns()}@localhost"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "--hostname",
+            node,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=process_env(**extra_env),
+    )
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while not app.control.ping(destination=[node], timeout=0.5):
+            assert process.poll() is None, f"celery worker exited with {process.returncode}"
+            assert time.monotonic() < deadline, "celery worker did not answer a ping"
+        yield node
+    finally:
+        stop(process)
+
+
+def wait_for(predicate: Callable[[], bool], what: str, seconds: float = START_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
