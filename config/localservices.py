@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN_DIR = ROOT / ".run"
+RUN_DIR = Path(os.environ.get("SDLAB_RUN_DIR") or ROOT / ".run")
 DATABASE_NAME = "sdlab"
 
 
