@@ -14,18 +14,17 @@ telemetry_setup()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
-from apps.tenants.asgi import OrganisationFromHostMiddleware  # noqa: E402
+from apps.tenants.asgi import OrganisationFromHostMiddleware, SameOriginOnly  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": SameOriginOnly(
             OrganisationFromHostMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }

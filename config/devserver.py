@@ -26,7 +26,7 @@ def processes(port: str) -> dict[str, list[str]]:
             str(BIN / "uvicorn"),
             "config.asgi:application",
             "--host",
-            os.environ.get("HOST", "127.0.0.1"),
+            os.environ.get("WEB_HOST", "127.0.0.1"),
             "--port",
             port,
             "--no-access-log",
@@ -54,15 +54,16 @@ def processes(port: str) -> dict[str, list[str]]:
     }
 
 
-def web_wait(port: str, web: subprocess.Popen, timeout: float = 60) -> None:
-    """Returns once the web process answers /healthz, so the URLs printed next work."""
+def web_wait(port: str, web: subprocess.Popen, timeout: float = 60) -> bool:
+    """True once the web process answers /healthz, so the URLs printed next work."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and web.poll() is None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
+                return True
         except OSError:
             time.sleep(0.2)
+    return False
 
 
 def main() -> int:
@@ -85,8 +86,12 @@ def main() -> int:
             [*manage, "migrate_schemas", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT
         )
         demo = subprocess.run(
-            [*manage, "demo_setup"], env=env, check=True, cwd=ROOT, capture_output=True, text=True
+            [*manage, "demo_setup"], env=env, cwd=ROOT, capture_output=True, text=True, check=False
         )
+        if demo.returncode != 0:
+            print(demo.stdout + demo.stderr, file=sys.stderr)
+            print("devserver: demo_setup failed (above); nothing started", file=sys.stderr)
+            return 1
         children: dict[str, subprocess.Popen] = {}
         stopping = False
 
@@ -99,7 +104,9 @@ def main() -> int:
         try:
             for name, command in processes(port).items():
                 children[name] = subprocess.Popen(command, env=env, cwd=ROOT)
-            web_wait(port, children["web"])
+            if not web_wait(port, children["web"]):
+                print(f"devserver: web did not answer on port {port}; stopping", file=sys.stderr)
+                return 1
             pids = ", ".join(f"{name} {child.pid}" for name, child in children.items())
             print(f"\nSystems Design Lab is running ({pids}).\n", flush=True)
             print(demo.stdout, flush=True)

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("SDLAB_RUN_DIR") or ROOT / ".run")
@@ -40,8 +40,13 @@ def embedded_postgres() -> Iterator[str]:
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+    # pgserver puts the socket in the data directory, or elsewhere when that path is too
+    # long for a Unix socket: its own URI says where.
+    socket_dir = parse_qs(urlsplit(server.get_uri(DATABASE_NAME)).query).get(
+        "host", [str(data_dir)]
+    )[0]
     try:
-        yield f"postgres://postgres@{quote(str(data_dir), safe='')}/{DATABASE_NAME}"
+        yield f"postgres://postgres@{quote(socket_dir, safe='')}/{DATABASE_NAME}"
     finally:
         server.cleanup()
 

@@ -1,12 +1,12 @@
-"""Operational endpoints served on every host (public site and organisations)."""
+"""Operational endpoints, served on every host before any tenant is resolved
+(apps.tenants.middleware routes these paths here, so they answer without the database)."""
 
 from django.urls import path
-from django_prometheus import exports
 
-from apps.tenants.views import healthz, readyz
+from apps.tenants.views import healthz, metrics, readyz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
-    path("metrics", exports.ExportToDjangoView, name="prometheus-django-metrics"),
+    path("metrics", metrics, name="prometheus-django-metrics"),
 ]

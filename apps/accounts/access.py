@@ -41,13 +41,16 @@ def access_check(
 
 
 def role_required(role: str) -> Callable:
-    """Decorates a function view of the tenant site with the least role it needs."""
+    """Decorates a function view of the tenant site with the least role it needs.
+    A missing or unknown role fails when the module loads, not when a user arrives."""
+    if role not in Role.values:
+        raise ImproperlyConfigured(f"role_required needs one of {Role.values}, not {role!r}")
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             outcome, membership = access_check(
-                user=request.user, organisation=getattr(request, "tenant", None), role=role
+                user=request.user, organisation=getattr(request, "organisation", None), role=role
             )
             if outcome == Access.ANONYMOUS:
                 return redirect_to_login(request.get_full_path())

@@ -1,14 +1,17 @@
 """WebSocket consumers scoped like views: non-member 4404, missing role 4403, anonymous 4401."""
 
 import json
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django_tenants.utils import tenant_context
 
 from apps.accounts.access import Access, access_check
 from apps.accounts.models import Role
 
+T = TypeVar("T")
 CLOSE_CODES = {Access.ANONYMOUS: 4401, Access.FORBIDDEN: 4403, Access.NOT_MEMBER: 4404}
 
 
@@ -22,7 +25,7 @@ class OrganisationConsumer(AsyncJsonWebsocketConsumer):
     role: ClassVar[str | None] = None
 
     async def connect(self) -> None:
-        organisation = self.scope.get("tenant")
+        organisation = self.scope.get("organisation")
         outcome, membership = await database_sync_to_async(access_check)(
             user=self.scope.get("user"), organisation=organisation, role=self.role
         )
@@ -37,6 +40,15 @@ class OrganisationConsumer(AsyncJsonWebsocketConsumer):
 
     async def connected(self) -> None:
         await self.accept()
+
+    async def db(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Runs database work in a thread, inside this organisation's schema."""
+
+        def in_schema() -> T:
+            with tenant_context(self.organisation):
+                return work(*args, **kwargs)
+
+        return await database_sync_to_async(in_schema)()
 
 
 class OrganisationEventsConsumer(OrganisationConsumer):

@@ -12,7 +12,7 @@ class OrganisationLoginForm(AuthenticationForm):
 
     def confirm_login_allowed(self, user: User) -> None:
         super().confirm_login_allowed(user)
-        organisation = getattr(self.request, "tenant", None)
+        organisation = getattr(self.request, "organisation", None)
         if (
             organisation is not None
             and membership_get(user=user, organisation=organisation) is None

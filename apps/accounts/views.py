@@ -19,7 +19,7 @@ def workspace_home(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not isinstance(user, User):  # role_required lets only members through
         raise PermissionDenied
-    here = getattr(request, "tenant", None)
+    here = getattr(request, "organisation", None)
     others = [o for o in organisations_of(user=user) if o != here]
     return render(
         request,

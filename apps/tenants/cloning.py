@@ -49,11 +49,22 @@ def _fingerprint(template: str) -> tuple:
 
 
 def _unsupported_objects(template: str) -> int:
+    """Objects the DDL plan does not reproduce: views, partitioned or foreign tables,
+    functions, triggers, rules, policies and row security, free-standing sequences, types
+    of their own (enums, domains, composites, ranges) and storage options."""
     (count,) = _fetch(
         """
         SELECT
           (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = %s AND c.relkind IN ('v', 'm', 'f'))
+            WHERE n.nspname = %s AND (c.relkind IN ('v', 'm', 'f', 'p', 'c') OR c.relispartition
+              OR c.relrowsecurity OR c.reloptions IS NOT NULL))
+        + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+            WHERE n.nspname = %s AND t.typtype IN ('e', 'd', 'r', 'm'))
+        + (SELECT count(*) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s)
+        + (SELECT count(*) FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relkind = 'r')
         + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = %s)
         + (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
@@ -63,7 +74,7 @@ def _unsupported_objects(template: str) -> int:
             WHERE n.nspname = %s AND s.relkind = 'S'
               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = s.oid AND d.deptype = 'i'))
         """,
-        [template] * 4,
+        [template] * 7,
     )[0]
     return int(count)
 
@@ -128,6 +139,29 @@ def _plan(template: str) -> ClonePlan | None:
             [template],
         )
         identities = cursor.fetchall()
+        cursor.execute(
+            """
+            SELECT c.relname, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relkind = 'r' AND a.attnum > 0
+              AND NOT a.attisdropped AND a.attgenerated = ''
+            GROUP BY c.relname
+            """,
+            [template],
+        )
+        # Generated columns are computed by the copy, so the rows are copied without them.
+        copied_columns = dict(cursor.fetchall())
+        cursor.execute(
+            """
+            SELECT c.relname, obj_description(c.oid, 'pg_class')
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relkind = 'r'
+              AND obj_description(c.oid, 'pg_class') IS NOT NULL
+            """,
+            [template],
+        )
+        table_comments = cursor.fetchall()
 
     def ident(name: str) -> str:
         return sql.Identifier(name).as_string(connection.connection)
@@ -144,9 +178,10 @@ def _plan(template: str) -> ClonePlan | None:
             "INCLUDING COMMENTS)"
         )
     for table in tables:
+        columns = copied_columns[table]
         statements.append(
-            f'INSERT INTO "{SCHEMA_TOKEN}".{ident(table)} OVERRIDING SYSTEM VALUE '  # noqa: S608
-            f"SELECT * FROM {src}.{ident(table)}"
+            f'INSERT INTO "{SCHEMA_TOKEN}".{ident(table)} ({columns}) OVERRIDING SYSTEM VALUE '  # noqa: S608
+            f"SELECT {columns} FROM {src}.{ident(table)}"
         )
     for table, column in identities:
         target_table = f'"{SCHEMA_TOKEN}".{ident(table)}'
@@ -160,6 +195,15 @@ def _plan(template: str) -> ClonePlan | None:
             f"{retarget(definition)}"
         )
     statements.extend(retarget(ddl) for ddl in indexes)
+    statements.extend(
+        f'COMMENT ON TABLE "{SCHEMA_TOKEN}".{ident(table)} IS {literal(comment)}'
+        for table, comment in table_comments
+    )
+    # Past the copy statements (which read the template on purpose), nothing may still name
+    # the template: a reference the swap missed would tie every organisation to it.
+    copies = 1 + 2 * len(tables) + len(identities)
+    if any(template in statement for statement in statements[copies:]):
+        return None
     plan = ClonePlan(fingerprint=fingerprint, statements=tuple(statements))
     _plans[template] = plan
     return plan
@@ -167,6 +211,8 @@ def _plan(template: str) -> ClonePlan | None:
 
 def schema_clone(*, template: str, target: str) -> None:
     """Creates schema `target` as a copy of `template`: tables, constraints, indexes, rows."""
+    if not SAFE_IDENTIFIER.match(target):
+        raise ValueError(f"not a schema name this platform creates: {target!r}")
     tenant_connection().set_schema_to_public()  # the template must not be on the search path
     plan = _plan(template)
     if plan is None:

@@ -4,6 +4,6 @@ from django.http import HttpRequest
 
 def organisation(request: HttpRequest) -> dict:
     return {
-        "organisation": getattr(request, "tenant", None),
+        "organisation": getattr(request, "organisation", None),
         "base_domain": settings.BASE_DOMAIN,
     }

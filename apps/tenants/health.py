@@ -1,10 +1,19 @@
-"""Readiness: can this process reach what it needs?"""
+"""Readiness: can this process reach what it needs? Reasons stay short (no hosts, users
+or ports in a public answer); the detail goes to the log."""
+
+import logging
 
 import redis
 from django.conf import settings
 from django.db import connection
 
 CHECK_TIMEOUT_SECONDS = 2.0
+log = logging.getLogger(__name__)
+
+
+def _reason(component: str, exc: Exception) -> str:
+    log.warning("readiness check failed", extra={"component": component, "error": repr(exc)})
+    return f"unreachable ({type(exc).__name__})"
 
 
 def database_problem() -> str | None:
@@ -12,7 +21,7 @@ def database_problem() -> str | None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:  # any failure means not ready; say which
-        return f"{type(exc).__name__}: {exc}".strip()
+        return _reason("postgresql", exc)
     return None
 
 
@@ -25,7 +34,7 @@ def redis_problem() -> str | None:
     try:
         client.ping()
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}".strip()
+        return _reason("redis", exc)
     finally:
         client.close()
     return None

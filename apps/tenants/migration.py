@@ -5,9 +5,11 @@ that lack a migration, and only those are migrated, in parallel processes.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.migration_executors import get_executor as django_tenants_executor
 from django_tenants.migration_executors.base import MigrationExecutor, run_migrations
@@ -15,7 +17,25 @@ from django_tenants.migration_executors.multiproc import MultiprocessingExecutor
 from django_tenants.utils import get_public_schema_name
 from psycopg import sql
 
+from apps.tenants.models import Organisation
+from apps.tenants.schemas import TEMPLATE_LOCK_KEY
+
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def template_lock_exclusive() -> Iterator[None]:
+    """Holds the template lock on a connection of its own: the migration executor closes
+    the default connection before it forks its workers."""
+    own = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with own.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [TEMPLATE_LOCK_KEY])
+        yield
+    finally:
+        with own.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [TEMPLATE_LOCK_KEY])
+        own.close()
 
 
 def migrations_known() -> set[tuple[str, str]]:
@@ -76,16 +96,28 @@ class OutdatedSchemasExecutor(MigrationExecutor):
             for flag in ("app_label", "migration_name", "fake", "fake_initial", "plan", "prune")
         )
         todo = tenants if targeted else schemas_behind(tenants)
-        skipped = len(tenants) - len(todo)
+        if not todo:
+            self._report(0, len(tenants))
+            return
+        # While the template changes no organisation may be cloned from it: sign-ups wait
+        # on the lock (organisation_create holds it shared), then clone the migrated
+        # template. Organisations made before the lock are found by asking again under it.
+        with template_lock_exclusive():
+            if not targeted and not self.options.get("schema_name"):
+                tenants = [template, *Organisation.objects.values_list("schema_name", flat=True)]
+                todo = schemas_behind(tenants)
+            self._report(len(todo), len(tenants) - len(todo))
+            if len(todo) <= 1:
+                for name in todo:
+                    run_migrations(self.args, self.options, self.codename, name)
+                return
+            MultiprocessingExecutor(self.args, self.options).run_migrations(tenants=todo)
+
+    def _report(self, todo: int, skipped: int) -> None:
         if int(self.options.get("verbosity", 1)) >= 1:
             print(  # noqa: T201
-                f"migrate_schemas: {len(todo)} schema(s) to migrate, {skipped} already up to date"
+                f"migrate_schemas: {todo} schema(s) to migrate, {skipped} already up to date"
             )
-        if len(todo) <= 1:
-            for name in todo:
-                run_migrations(self.args, self.options, self.codename, name)
-            return
-        MultiprocessingExecutor(self.args, self.options).run_migrations(tenants=todo)
 
     def run_multi_type_migrations(self, tenants: list) -> None:
         raise NotImplementedError("This platform has a single tenant type.")

@@ -19,7 +19,8 @@ def hostname_of(host: str) -> str:
     host = host.strip().lower()
     if host.startswith("["):
         return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0] if ":" in host else host
+    name = host.rsplit(":", 1)[0] if ":" in host else host
+    return name.rstrip(".")  # "demo.lab.localhost." is the same name as without the dot
 
 
 def organisation_for_host(host: str) -> HostMatch:

@@ -9,7 +9,7 @@ from django_tenants.utils import schema_exists
 from apps.tenants.cloning import schema_clone
 from apps.tenants.errors import Conflict, ValidationFailed
 from apps.tenants.models import Domain, Organisation, Plan
-from apps.tenants.schemas import tenant_connection
+from apps.tenants.schemas import template_lock_shared, tenant_connection
 from apps.tenants.slugs import schema_name_for, slug_validate
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def organisation_create(*, name: str, slug: str, plan: Plan | None = None) -> Or
         )
 
     tenant_connection().set_schema_to_public()
+    template_lock_shared()
     try:
         with transaction.atomic():
             organisation = Organisation.objects.create(

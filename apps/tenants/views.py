@@ -1,8 +1,11 @@
+import hmac
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django_prometheus import exports
 
 from apps.tenants.health import readiness_problems
 from apps.tenants.models import Organisation
@@ -23,6 +26,20 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if problems:
         return JsonResponse({"status": "unavailable", "failing": problems}, status=503)
     return JsonResponse({"status": "ready"})
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text. With METRICS_TOKEN set, only a scraper presenting it gets in."""
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return HttpResponse(
+                "metrics need the scrape token\n", status=401, content_type="text/plain"
+            )
+    return exports.ExportToDjangoView(request)
 
 
 def organisation_url(request: HttpRequest, slug: str) -> str:

@@ -31,8 +31,6 @@ DEBUG = env_bool("DEBUG", False)
 # span every organisation.
 BASE_DOMAIN = os.environ.get("BASE_DOMAIN", "lab.localhost").lower().strip(".")
 PUBLIC_PORT = os.environ.get("PUBLIC_PORT", "8000")
-# How links to an organisation are written (scheme://slug.BASE_DOMAIN:port).
-SITE_SCHEME = os.environ.get("SITE_SCHEME", "http")
 ALLOWED_HOSTS = [BASE_DOMAIN, f".{BASE_DOMAIN}", "localhost", "127.0.0.1", "[::1]"] + [
     h for h in os.environ.get("EXTRA_ALLOWED_HOSTS", "").split(",") if h
 ]
@@ -170,19 +168,16 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# One login spans every organisation: cookies are set for .BASE_DOMAIN.
+# One login spans every organisation: the session cookie is set for .BASE_DOMAIN.
 SESSION_COOKIE_DOMAIN = os.environ.get("SESSION_COOKIE_DOMAIN", f".{BASE_DOMAIN}")
-CSRF_COOKIE_DOMAIN = SESSION_COOKIE_DOMAIN
+# The CSRF cookie stays host-only, and no other origin is trusted: a page on one
+# organisation's site cannot post to another's (forms post to their own site only).
+CSRF_COOKIE_DOMAIN = None
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-CSRF_TRUSTED_ORIGINS = [
-    f"{SITE_SCHEME}://{BASE_DOMAIN}:{PUBLIC_PORT}",
-    f"{SITE_SCHEME}://*.{BASE_DOMAIN}:{PUBLIC_PORT}",
-    f"{SITE_SCHEME}://{BASE_DOMAIN}",
-    f"{SITE_SCHEME}://*.{BASE_DOMAIN}",
-]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -203,7 +198,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Fail closed: a tenant API view that declares no required_role refuses everyone.
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.RolePermission"],
     "EXCEPTION_HANDLER": "apps.tenants.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -252,3 +248,5 @@ LOGGING: dict[str, Any] = {
 # Each optional integration has its own switch; unset means off.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 GRAFANA_URL = os.environ.get("GRAFANA_URL", "")
+# With a token set, /metrics answers only scrapers presenting it (Authorization: Bearer ...).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -13,7 +13,6 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SITE_SCHEME = "https"
 STATIC_ROOT = os.environ.get("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 WHITENOISE_USE_FINDERS = False
 STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -35,6 +34,8 @@ def unsafe_settings(values: dict) -> list[str]:
         problems.append("SESSION_COOKIE_SECURE must be on in production")
     if not values["CSRF_COOKIE_SECURE"]:
         problems.append("CSRF_COOKIE_SECURE must be on in production")
+    if not values["METRICS_TOKEN"]:
+        problems.append("METRICS_TOKEN must be set: /metrics is otherwise open on every host")
     if values["BASE_DOMAIN"].endswith("localhost"):
         problems.append("BASE_DOMAIN must be a real domain in production, not *.localhost")
     return problems

@@ -1,4 +1,5 @@
 import os
+import secrets
 
 from .base import *
 from .base import CELERY_BEAT_SCHEDULE
@@ -6,9 +7,11 @@ from .base import CELERY_BEAT_SCHEDULE
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# Each xdist worker gets its own queue and key prefix on the shared Redis.
+# Each test run, and each xdist worker in it, gets its own Celery queue and Redis key
+# prefixes; processes the tests start inherit the run id through the environment.
+_RUN = os.environ.setdefault("SDLAB_TEST_RUN", secrets.token_hex(4))
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
-CELERY_TASK_DEFAULT_QUEUE = f"sdlab-test-{_WORKER}"
-CACHES["default"]["KEY_PREFIX"] = f"sdlab-test-{_WORKER}"
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"sdlab-test-{_WORKER}"
+CELERY_TASK_DEFAULT_QUEUE = f"sdlab-test-{_RUN}-{_WORKER}"
+CACHES["default"]["KEY_PREFIX"] = f"sdlab-test-{_RUN}-{_WORKER}"
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"sdlab-test-{_RUN}-{_WORKER}"
 CELERY_BEAT_SCHEDULE.clear()

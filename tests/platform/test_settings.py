@@ -12,6 +12,7 @@ SAFE = {
     "BASE_DOMAIN": "lab.example.com",
     "SESSION_COOKIE_SECURE": "1",
     "CSRF_COOKIE_SECURE": "1",
+    "METRICS_TOKEN": "scrape-" + "t" * 20,
 }
 
 
@@ -54,3 +55,9 @@ def test_insecure_cookies_are_refused_by_name():
     assert result.returncode != 0
     assert "SESSION_COOKIE_SECURE must be on" in result.stderr
     assert "CSRF_COOKIE_SECURE must be on" in result.stderr
+
+
+def test_open_metrics_are_refused_by_name():
+    result = load_prod_settings(METRICS_TOKEN="")
+    assert result.returncode != 0
+    assert "METRICS_TOKEN must be set" in result.stderr

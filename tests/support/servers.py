@@ -34,6 +34,7 @@ def database_url_of_test_db() -> str:
 
 
 def process_env(**extra: str) -> dict[str, str]:
+    """This process's environment pointed at the test database; `extra` overrides."""
     return {
         **os.environ,
         "DATABASE_URL": database_url_of_test_db(),

@@ -78,3 +78,10 @@ def test_login_on_an_organisation_site(site_client, org_a, org_b, member_factory
     )
     assert refused.status_code == 200
     assert "not a member of Org A" in refused.content.decode()
+
+
+def test_a_trailing_dot_names_the_same_organisation(site_client, org_a):
+    response = site_client().get(
+        "/accounts/login/", HTTP_HOST=f"{org_a.slug}.{settings.BASE_DOMAIN}."
+    )
+    assert b"Log in to Org A" in response.content
