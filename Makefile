@@ -38,7 +38,7 @@ contracts:
 	$(VENV)/bin/lint-imports
 
 pytest:
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## make lock: re-resolve the pinned dependency set from pyproject.toml
 lock:

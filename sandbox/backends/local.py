@@ -1,0 +1,202 @@
+"""The local backend: each sandbox is a process tree on this machine, in its own user,
+PID, mount and network namespaces, limited by cgroups (or rlimits), reached through the
+Unix socket in its run directory. See sandbox.isolation for what that guarantees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from sandbox.backends.base import SandboxHandle, SandboxSpec, SandboxStartError, SandboxStatus
+from sandbox.client import SandboxClient
+from sandbox.isolation import DEFAULT_HIDDEN, Cgroup, IsolatedProcess, spawn_isolated
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 30.0
+HANDLE_FILE = "handle.json"
+DISK_QUOTA_MB = 64
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("SANDBOX_ROOT") or "/tmp/sdlab-sandboxes")  # noqa: S108
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, root: Path | None = None, python: str = sys.executable) -> None:
+        self.root = Path(root or default_root()).resolve()
+        self.python = python
+        self.running: dict[str, IsolatedProcess] = {}
+
+    def _run_dir(self, sandbox_id: str) -> Path:
+        return self.root / sandbox_id
+
+    def start(self, spec: SandboxSpec) -> SandboxHandle:
+        from sandbox.runtime import database_template
+
+        sandbox_id = f"{spec.session_id}-{secrets.token_hex(3)}"
+        run_dir = self._run_dir(sandbox_id)
+        (run_dir / "data").mkdir(parents=True)
+        # The shop's database is copied in from outside: the sandbox cannot see the cache.
+        shutil.copyfile(database_template(), run_dir / "data" / "shop.sqlite3")
+        argv = [
+            self.python,
+            "-m",
+            "sandbox.runtime",
+            "--run-dir",
+            str(run_dir),
+            "--ttl",
+            str(spec.ttl_seconds),
+            "--session",
+            spec.session_id,
+        ]
+        for slug, parameters in spec.scenarios:
+            argv += ["--scenario", f"{slug}={json.dumps(parameters)}"]
+        if spec.load_rps is not None:
+            argv += ["--load-rps", str(spec.load_rps)]
+        env = {
+            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "SANDBOX_DISK_QUOTA_MB": str(DISK_QUOTA_MB),
+        }
+        hide = (*DEFAULT_HIDDEN, str(self.root), str(REPO_ROOT / ".run"))
+        process = spawn_isolated(
+            argv, name=sandbox_id, run_dir=run_dir, limits=spec.limits, env=env, hide=hide
+        )
+        self.running[sandbox_id] = process
+        handle = SandboxHandle(
+            backend=self.name,
+            sandbox_id=sandbox_id,
+            address=f"unix://{run_dir}/control.sock",
+            session_id=spec.session_id,
+            details={
+                "run_dir": str(run_dir),
+                "outer_pid": process.pid,
+                "limits_via": process.limits_via,
+                "cgroup": self._cgroup_record(process.cgroup),
+                "started_at": time.time(),
+            },
+        )
+        (run_dir / HANDLE_FILE).write_text(json.dumps(handle.as_dict()))
+        try:
+            self._wait_ready(handle, process)
+        except BaseException:
+            self.stop(handle)
+            raise
+        return handle
+
+    @staticmethod
+    def _cgroup_record(cgroup: Cgroup | None) -> dict | None:
+        if cgroup is None:
+            return None
+        return {
+            "name": cgroup.name,
+            "version": cgroup.version,
+            "dirs": [str(d) for d in cgroup.dirs],
+            "controllers": sorted(cgroup.controllers),
+        }
+
+    def _wait_ready(self, handle: SandboxHandle, process: IsolatedProcess) -> None:
+        client = SandboxClient(handle.address, timeout=2.0)
+        socket_path = Path(handle.details["run_dir"]) / "control.sock"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            code = process.poll()
+            if code is not None:
+                raise SandboxStartError(
+                    f"the sandbox exited while starting (status {code})", self._log_tail(handle)
+                )
+            if socket_path.exists():
+                with contextlib.suppress(OSError):
+                    if client.health().get("ready"):
+                        return
+            time.sleep(0.005)
+        raise SandboxStartError(
+            f"the sandbox was not ready within {START_TIMEOUT_S:g} s", self._log_tail(handle)
+        )
+
+    def _log_tail(self, handle: SandboxHandle, lines: int = 30) -> str:
+        log = Path(handle.details.get("run_dir", "")) / "sandbox.log"
+        with contextlib.suppress(OSError):
+            return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def stop(self, handle: SandboxHandle) -> None:
+        """Stops every process of the sandbox, removes its cgroup and its run directory.
+        Works from any process, not only the one that started it; idempotent."""
+        process = self.running.pop(handle.sandbox_id, None)
+        if process is not None:
+            process.terminate(grace_seconds=3.0)
+        else:
+            self._stop_elsewhere(handle)
+        run_dir = self._run_dir(handle.sandbox_id)
+        if run_dir.is_dir() and run_dir.parent == self.root:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _stop_elsewhere(self, handle: SandboxHandle) -> None:
+        """Started by another process: ask it to stop, then make sure, by its cgroup."""
+        with contextlib.suppress(OSError, Exception):
+            SandboxClient(handle.address, timeout=1.0).stop()
+        outer = int(handle.details.get("outer_pid") or 0)
+        deadline = time.monotonic() + 5.0
+        while outer and _alive(outer) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        record = handle.details.get("cgroup")
+        if record:
+            cgroup = Cgroup(
+                record["name"],
+                record["version"],
+                tuple(Path(d) for d in record["dirs"]),
+                frozenset(record["controllers"]),
+            )
+            if any(Path(d).exists() for d in record["dirs"]):
+                cgroup.remove()
+        elif outer and _alive(outer):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(outer, signal.SIGKILL)
+
+    def status(self, handle: SandboxHandle) -> SandboxStatus:
+        run_dir = self._run_dir(handle.sandbox_id)
+        if not run_dir.exists():
+            return SandboxStatus.STOPPED
+        process = self.running.get(handle.sandbox_id)
+        alive = (
+            process.poll() is None if process else _alive(int(handle.details.get("outer_pid") or 0))
+        )
+        if not alive:
+            return SandboxStatus.FAILED
+        try:
+            ready = SandboxClient(handle.address, timeout=1.0).health().get("ready")
+        except OSError:
+            return SandboxStatus.STARTING
+        return SandboxStatus.RUNNING if ready else SandboxStatus.STARTING
+
+    def list(self) -> list[SandboxHandle]:
+        handles: list[SandboxHandle] = []
+        if not self.root.is_dir():
+            return handles
+        for entry in sorted(self.root.iterdir()):
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                handles.append(
+                    SandboxHandle.from_dict(json.loads((entry / HANDLE_FILE).read_text()))
+                )
+        return handles
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] not in "ZX"
+    except OSError:
+        return False

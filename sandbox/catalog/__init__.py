@@ -1,0 +1,30 @@
+"""The scenario catalog: every scenario and mitigation the sandbox knows."""
+
+from sandbox.catalog import (
+    caching,
+    database,
+    http,
+    infrastructure,
+    latency,
+    network,
+    performance,
+    resilience,
+    resources,
+)
+from sandbox.catalog.mitigations import MITIGATIONS
+from sandbox.spec import Scenario
+
+_MODULES = (
+    latency,
+    http,
+    resources,
+    resilience,
+    network,
+    infrastructure,
+    performance,
+    database,
+    caching,
+)
+SCENARIOS: dict[str, Scenario] = {s.slug: s for module in _MODULES for s in module.SCENARIOS}
+
+__all__ = ["MITIGATIONS", "SCENARIOS"]

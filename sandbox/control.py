@@ -1,0 +1,513 @@
+"""The supervisor's event loop: children, knobs, figures and the control API.
+
+Control API (the sandbox contract, DESIGN.md):
+    GET  /health                   ready or not (503 until every service answers)
+    GET  /state                    topology, scenarios, mitigations, key figures, events
+    GET  /metrics                  Prometheus text of every service, merged
+    GET  /catalog                  scenarios and mitigations this sandbox knows
+    GET  /logs?since=N             recent JSON log lines of every service
+    POST /scenarios/{slug}         enable (or change) with JSON parameters; 422 names a bad one
+    DELETE /scenarios/{slug}       disable
+    POST /mitigations/{slug}       turn on;  DELETE turns off
+    PUT  /load                     {"rate_rps": N}: the simulated users' arrival rate
+    POST /stop                     stop the sandbox
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from sandbox.catalog import MITIGATIONS, SCENARIOS
+from sandbox.engine import Engine, UnknownSlug
+from sandbox.figures import Snapshot, figures_compute, snapshot_from
+from sandbox.knobs import KnobSettings
+from sandbox.runtime import RESTART_BACKOFF_S, Child, RuntimeOptions, fork_child, port_of
+from sandbox.spec import ParameterError
+from sandbox.topology import SERVICES, Topology
+
+WINDOW_S = 5.0
+WATCHED_FOR_S = 60.0
+MAX_LOAD_RPS = 200.0
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"message": message, "extra": extra}, status=status)
+
+
+def merge_exposition(texts: list[str]) -> str:
+    """Prometheus text of several processes as one: each family's HELP/TYPE once."""
+    order: list[str] = []
+    headers: dict[str, list[str]] = {}
+    samples: dict[str, list[str]] = {}
+    for text in texts:
+        family = ""
+        for line in text.splitlines():
+            if not line:
+                continue
+            if line.startswith("# "):
+                parts = line.split(" ", 3)
+                if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                    family = parts[2]
+                    if family not in headers:
+                        order.append(family)
+                        headers[family] = []
+                        samples[family] = []
+                    if not any(h.startswith(f"# {parts[1]} ") for h in headers[family]):
+                        headers[family].append(line)
+                continue
+            samples.setdefault(family, []).append(line)
+    out: list[str] = []
+    for family in order:
+        out.extend(headers[family])
+        out.extend(samples[family])
+    return "\n".join(out) + "\n"
+
+
+class Supervisor:
+    def __init__(
+        self,
+        options: RuntimeOptions,
+        topology: Topology,
+        children: dict[str, Child],
+        data_dir: Path,
+    ) -> None:
+        self.options = options
+        self.topology = topology
+        self.children = children
+        self.data_dir = data_dir
+        self.engine = Engine(topology, SCENARIOS, MITIGATIONS)
+        self.pushed: KnobSettings = {}
+        self.snapshots: deque[Snapshot] = deque(maxlen=int(WINDOW_S * 4) + 8)
+        self.watched_at = time.monotonic()
+        self.started_at = time.time()
+        self.expires_at = self.started_at + options.ttl_seconds
+        self.stopping = asyncio.Event()
+        self.ready = False
+        self.http: aiohttp.ClientSession | None = None
+        self.push_lock = asyncio.Lock()
+        self.restart_events: list[dict[str, Any]] = []
+
+    @property
+    def client(self) -> aiohttp.ClientSession:
+        if self.http is None:
+            raise RuntimeError("the supervisor's HTTP client is not open")
+        return self.http
+
+    # -- lifecycle
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
+        runners: list[web.AppRunner] = []
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            runners = await self.control_start()
+            tasks = [asyncio.create_task(self.reap()), asyncio.create_task(self.expire())]
+            if not await self.wait_healthy(20.0):
+                self.engine._record("sandbox failed to start", services=self.unhealthy)
+                return 3
+            for slug, parameters in self.options.scenarios:
+                self.engine.scenario_enable(slug, parameters)
+            if self.options.load_rps is not None:
+                self.engine.set_base({"loadgen": {"rate_rps": self.options.load_rps}})
+            await self.push()
+            self.ready = True
+            tasks.append(asyncio.create_task(self.sample()))
+            await self.stopping.wait()
+            return 0
+        except (ParameterError, UnknownSlug) as exc:
+            print(f"sandbox: {exc}", flush=True)
+            return 2
+        finally:
+            self.ready = False
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.children_stop()
+            for runner in runners:
+                await runner.cleanup()
+            await self.client.close()
+
+    async def control_start(self) -> list[web.AppRunner]:
+        app = web.Application()
+        app.add_routes(
+            [
+                web.get("/health", self.h_health),
+                web.get("/state", self.h_state),
+                web.get("/metrics", self.h_metrics),
+                web.get("/catalog", self.h_catalog),
+                web.get("/logs", self.h_logs),
+                web.post("/scenarios/{slug}", self.h_scenario_enable),
+                web.delete("/scenarios/{slug}", self.h_scenario_disable),
+                web.post("/mitigations/{slug}", self.h_mitigation_enable),
+                web.delete("/mitigations/{slug}", self.h_mitigation_disable),
+                web.put("/load", self.h_load),
+                web.post("/stop", self.h_stop),
+            ]
+        )
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        socket_path = self.options.run_dir / "control.sock"
+        with contextlib.suppress(FileNotFoundError):
+            socket_path.unlink()
+        await web.UnixSite(runner, str(socket_path)).start()
+        os.chmod(socket_path, 0o660)
+        if self.options.control_port:
+            await web.TCPSite(runner, self.options.control_host, self.options.control_port).start()
+        return [runner]
+
+    @property
+    def unhealthy(self) -> list[str]:
+        return [name for name, child in self.children.items() if not child.healthy]
+
+    async def wait_healthy(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        pending = set(self.children)
+        while pending and time.monotonic() < deadline and not self.stopping.is_set():
+            for name in list(pending):
+                if await self.service_ok(name):
+                    self.children[name].healthy = True
+                    pending.discard(name)
+            if pending:
+                await asyncio.sleep(0.01)
+        return not pending
+
+    async def service_ok(self, name: str) -> bool:
+        try:
+            url = f"http://{self.topology.host}:{port_of(name, self.topology)}/_health"
+            async with self.client.get(url, timeout=aiohttp.ClientTimeout(total=0.5)) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return False
+
+    async def reap(self) -> None:
+        """Restarts a service that died (out of memory, crashed), with backoff."""
+        while True:
+            await asyncio.sleep(0.1)
+            for name, child in list(self.children.items()):
+                try:
+                    pid, status = os.waitpid(child.pid, os.WNOHANG)
+                except ChildProcessError:
+                    pid, status = child.pid, 0
+                if pid == 0 or self.stopping.is_set():
+                    continue
+                how = (
+                    f"killed by signal {os.WTERMSIG(status)}"
+                    if os.WIFSIGNALED(status)
+                    else f"exited with {os.WEXITSTATUS(status)}"
+                )
+                child.exit_status = how
+                self.engine._record("service crashed", service=name, how=how)
+                delay = RESTART_BACKOFF_S[min(child.restarts, len(RESTART_BACKOFF_S) - 1)]
+                await asyncio.sleep(delay)
+                if self.stopping.is_set():
+                    return
+                child.pid = fork_child(name, self.topology, self.data_dir)
+                child.restarts += 1
+                child.started_at = time.monotonic()
+                self.engine._record("service restarted", service=name, restarts=child.restarts)
+                self.pushed.pop(name, None)
+                if name == "proxy":
+                    for target in [t for t in self.pushed if t.startswith("hop:")]:
+                        self.pushed.pop(target)
+                asyncio.get_running_loop().create_task(self.push_when_up(name))
+
+    async def push_when_up(self, name: str) -> None:
+        for _ in range(200):
+            if await self.service_ok(name):
+                await self.push()
+                return
+            await asyncio.sleep(0.05)
+
+    async def expire(self) -> None:
+        await asyncio.sleep(max(0.0, self.expires_at - time.time()))
+        self.engine._record("sandbox expired")
+        self.stopping.set()
+
+    async def children_stop(self) -> None:
+        for child in self.children.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 3.0
+        alive = {c.pid for c in self.children.values()}
+        while alive and time.monotonic() < deadline:
+            for pid in list(alive):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done = pid
+                if done:
+                    alive.discard(pid)
+            await asyncio.sleep(0.02)
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+    # -- knobs
+    async def push(self) -> None:
+        """Sends each service the knobs that changed, and the proxy its hops' toxics."""
+        async with self.push_lock:
+            effective = self.engine.effective()
+            hops: dict[str, dict[str, Any]] = {}
+            calls = []
+            for target, knobs in effective.items():
+                changed = {
+                    k: v for k, v in knobs.items() if self.pushed.get(target, {}).get(k) != v
+                }
+                if not changed:
+                    continue
+                if target.startswith("hop:"):
+                    hops[target] = changed
+                else:
+                    calls.append((target, port_of(target, self.topology), changed))
+            if hops:
+                calls.append(("proxy", self.topology.proxy_port, hops))
+            results = await asyncio.gather(*(self._put(port, body) for _, port, body in calls))
+            for (target, _, body), ok in zip(calls, results, strict=True):
+                if not ok:
+                    continue
+                if target == "proxy":
+                    for hop, knobs in body.items():
+                        self.pushed.setdefault(hop, {}).update(knobs)
+                else:
+                    self.pushed.setdefault(target, {}).update(body)
+
+    async def _put(self, port: int, body: dict[str, Any]) -> bool:
+        try:
+            async with self.client.put(
+                f"http://{self.topology.host}:{port}/_knobs", json=body
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return False
+
+    # -- figures
+    async def sample(self) -> None:
+        while True:
+            started = time.monotonic()
+            await self.take_snapshot()
+            watched = time.monotonic() - self.watched_at < WATCHED_FOR_S
+            await asyncio.sleep(max(0.05, (1.0 if watched else 5.0) - (time.monotonic() - started)))
+
+    async def take_snapshot(self) -> None:
+
+        async def fetch(name: str) -> list[Any]:
+            url = f"http://{self.topology.host}:{port_of(name, self.topology)}/_samples"
+            try:
+                async with self.client.get(url) as response:
+                    return await response.json() if response.status == 200 else []
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                return []
+
+        results = await asyncio.gather(*(fetch(name) for name in SERVICES))
+        samples = [(n, labels, v) for result in results for n, labels, v in result]
+        self.snapshots.append(snapshot_from(samples, time.monotonic()))
+
+    def figures(self) -> dict[str, float | None]:
+        if len(self.snapshots) < 2:
+            return {}
+        new = self.snapshots[-1]
+        old = next(
+            (s for s in self.snapshots if new.at - s.at <= WINDOW_S + 0.5), self.snapshots[0]
+        )
+        if old is new:
+            old = self.snapshots[-2]
+        return {
+            k: (round(v, 4) if not math.isnan(v) else None)
+            for k, v in figures_compute(old, new, SERVICES).items()
+        }
+
+    # -- control API
+    def watched(self) -> None:
+        if time.monotonic() - self.watched_at > WATCHED_FOR_S:
+            asyncio.get_running_loop().create_task(self.take_snapshot())
+        self.watched_at = time.monotonic()
+
+    async def h_health(self, _: web.Request) -> web.Response:
+        body = {
+            "ready": self.ready,
+            "session": self.options.session,
+            "services": {n: c.exit_status or "running" for n, c in self.children.items()},
+        }
+        return web.json_response(body, status=200 if self.ready else 503)
+
+    async def h_state(self, _: web.Request) -> web.Response:
+        self.watched()
+        return web.json_response(
+            {
+                "session": self.options.session,
+                "ready": self.ready,
+                "started_at": self.started_at,
+                "expires_at": self.expires_at,
+                "topology": self.topology.describe(),
+                **self.engine.state(),
+                "load": {"rate_rps": self.engine.effective()["loadgen"]["rate_rps"]},
+                "figures": self.figures(),
+                "services": {
+                    n: {"pid": c.pid, "restarts": c.restarts, "last_exit": c.exit_status}
+                    for n, c in self.children.items()
+                },
+            }
+        )
+
+    async def h_metrics(self, _: web.Request) -> web.Response:
+        self.watched()
+
+        async def fetch(name: str) -> str:
+            url = f"http://{self.topology.host}:{port_of(name, self.topology)}/_metrics"
+            try:
+                async with self.client.get(url) as response:
+                    return await response.text() if response.status == 200 else ""
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                return ""
+
+        texts = await asyncio.gather(*(fetch(name) for name in self.children))
+        own = [
+            "# HELP sdlab_scenario_active Scenarios switched on in this sandbox.",
+            "# TYPE sdlab_scenario_active gauge",
+            *(f'sdlab_scenario_active{{scenario="{s}"}} 1' for s in self.engine.active_scenarios),
+            "# HELP sdlab_mitigation_active Mitigations switched on in this sandbox.",
+            "# TYPE sdlab_mitigation_active gauge",
+            *(
+                f'sdlab_mitigation_active{{mitigation="{m}"}} 1'
+                for m in self.engine.active_mitigations
+            ),
+            "# HELP sdlab_service_restarts_total Times the supervisor restarted a service.",
+            "# TYPE sdlab_service_restarts_total counter",
+            *(
+                f'sdlab_service_restarts_total{{service="{n}"}} {c.restarts}'
+                for n, c in self.children.items()
+            ),
+            "# HELP sdlab_sandbox_expires_in_seconds Time left before the sandbox stops itself.",
+            "# TYPE sdlab_sandbox_expires_in_seconds gauge",
+            f"sdlab_sandbox_expires_in_seconds {max(0.0, self.expires_at - time.time()):.0f}",
+        ]
+        return web.Response(
+            text=merge_exposition([*texts, "\n".join(own)]),
+            content_type="text/plain",
+            charset="utf-8",
+        )
+
+    async def h_catalog(self, _: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "scenarios": [s.describe() for s in SCENARIOS.values()],
+                "mitigations": [m.describe() for m in MITIGATIONS.values()],
+            }
+        )
+
+    async def h_logs(self, request: web.Request) -> web.Response:
+        since = request.query.get("since", "0")
+
+        async def fetch(name: str) -> list[dict[str, Any]]:
+            url = f"http://{self.topology.host}:{port_of(name, self.topology)}/_logs?since={since}"
+            try:
+                async with self.client.get(url) as response:
+                    return await response.json() if response.status == 200 else []
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                return []
+
+        lines = [
+            line
+            for chunk in await asyncio.gather(*(fetch(n) for n in self.children))
+            for line in chunk
+        ]
+        events = [
+            {"time": e.at, "level": "info", "service": "sandbox", "message": e.what, **e.detail}
+            for e in self.engine.events
+        ]
+        # The newest service lines, and every timeline event still kept (they are few).
+        lines = sorted(lines, key=lambda line: line.get("time", 0))[-200:]
+        merged = sorted([*lines, *events[-50:]], key=lambda line: line.get("time", 0))
+        return web.json_response(merged)
+
+    async def _json_body(self, request: web.Request) -> dict[str, Any]:
+        if not request.can_read_body:
+            return {}
+        try:
+            body = await request.json()
+        except ValueError:
+            raise web.HTTPUnprocessableEntity(
+                text='{"message": "the body must be a JSON object of parameters", "extra": {}}',
+                content_type="application/json",
+            ) from None
+        if not isinstance(body, dict):
+            raise web.HTTPUnprocessableEntity(
+                text='{"message": "the body must be a JSON object of parameters", "extra": {}}',
+                content_type="application/json",
+            )
+        return body
+
+    async def _switch(self, request: web.Request, action: Any, kind: str, on: bool) -> web.Response:
+        slug = request.match_info["slug"]
+        body = await self._json_body(request) if on else {}
+        try:
+            result = action(slug, body) if on else action(slug)
+        except UnknownSlug as exc:
+            return error(404, exc.message, **{kind: slug})
+        except ParameterError as exc:
+            return error(422, exc.message, parameter=exc.parameter, **{kind: slug})
+        await self.push()
+        if on:
+            return web.json_response({kind: slug, "parameters": result, "active": True})
+        return web.json_response({kind: slug, "active": False, "was_active": result})
+
+    async def h_scenario_enable(self, request: web.Request) -> web.Response:
+        return await self._switch(request, self.engine.scenario_enable, "scenario", True)
+
+    async def h_scenario_disable(self, request: web.Request) -> web.Response:
+        return await self._switch(request, self.engine.scenario_disable, "scenario", False)
+
+    async def h_mitigation_enable(self, request: web.Request) -> web.Response:
+        return await self._switch(request, self.engine.mitigation_enable, "mitigation", True)
+
+    async def h_mitigation_disable(self, request: web.Request) -> web.Response:
+        return await self._switch(request, self.engine.mitigation_disable, "mitigation", False)
+
+    async def h_load(self, request: web.Request) -> web.Response:
+        """{"rate_rps": N, "read_ratio": r, "search_ratio": r, "hot_key_ratio": r}, any subset."""
+        body = await self._json_body(request)
+        bounds = {
+            "rate_rps": MAX_LOAD_RPS,
+            "read_ratio": 1.0,
+            "search_ratio": 1.0,
+            "hot_key_ratio": 1.0,
+        }
+        unknown = sorted(set(body) - set(bounds))
+        if unknown or not body:
+            return error(
+                422, f"load takes {', '.join(bounds)}", parameter=(unknown or ["rate_rps"])[0]
+            )
+        for name, value in body.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 <= value <= bounds[name]
+            ):
+                return error(
+                    422, f"{name} must be a number between 0 and {bounds[name]:g}", parameter=name
+                )
+        self.engine.set_base({"loadgen": {k: float(v) for k, v in body.items()}})
+        await self.push()
+        loadgen = self.engine.effective()["loadgen"]
+        return web.json_response({k: loadgen[k] for k in bounds})
+
+    async def h_stop(self, _: web.Request) -> web.Response:
+        asyncio.get_running_loop().call_later(0.05, self.stopping.set)
+        return web.json_response({"stopping": True}, status=202)

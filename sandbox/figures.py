@@ -1,0 +1,175 @@
+"""Key figures of a sandbox, computed from two samples of its services' metrics: rates,
+error ratios and latency percentiles over the window between them, and current gauges.
+
+A figure is named `<service>.<what>` (`inventory.p99_ms`, `users.success_ratio`); the
+lab page, the step checks and the scenario signatures all read these names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+Labels = tuple[tuple[str, str], ...]
+SampleKey = tuple[str, Labels]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: float
+    values: Mapping[SampleKey, float]
+
+
+def snapshot_from(samples: Iterable[tuple[str, Mapping[str, str], float]], at: float) -> Snapshot:
+    return Snapshot(
+        at, {(name, tuple(sorted(labels.items()))): value for name, labels, value in samples}
+    )
+
+
+def _sum(snapshot: Snapshot, name: str, **match: str) -> float:
+    total = 0.0
+    for (sample, labels), value in snapshot.values.items():
+        if sample == name and _matches(labels, match):
+            total += value
+    return total
+
+
+def _matches(labels: Labels, match: Mapping[str, str]) -> bool:
+    found = dict(labels)
+    return all(found.get(k) == v for k, v in match.items())
+
+
+def _buckets(snapshot: Snapshot, name: str, **match: str) -> dict[float, float]:
+    buckets: dict[float, float] = defaultdict(float)
+    for (sample, labels), value in snapshot.values.items():
+        if sample == f"{name}_bucket" and _matches(labels, match):
+            buckets[float(dict(labels)["le"])] += value
+    return buckets
+
+
+def quantile(q: float, before: Mapping[float, float], after: Mapping[float, float]) -> float:
+    """histogram_quantile over the window: linear interpolation inside the bucket."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return math.nan
+    rank = q * counts[-1]
+    previous_bound, previous_count = 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if math.isinf(bound):
+                return previous_bound
+            width = count - previous_count
+            fraction = (rank - previous_count) / width if width > 0 else 1.0
+            return previous_bound + (bound - previous_bound) * fraction
+        previous_bound, previous_count = bound, count
+    return previous_bound
+
+
+def _service_figures(
+    figures: dict[str, float], old: Snapshot, new: Snapshot, dt: float, service: str
+) -> None:
+    total = _sum(new, "sdlab_requests_total", service=service) - _sum(
+        old, "sdlab_requests_total", service=service
+    )
+    errors = 0.0
+    for (sample, labels), value in new.values.items():
+        found = dict(labels)
+        if (
+            sample == "sdlab_requests_total"
+            and found.get("service") == service
+            and found.get("status", "0")[:1] == "5"
+        ):
+            errors += value - old.values.get((sample, labels), 0.0)
+    figures[f"{service}.rps"] = total / dt
+    figures[f"{service}.error_ratio"] = errors / total if total > 0 else 0.0
+    figures[f"{service}.errors_rps"] = errors / dt
+    before = _buckets(old, "sdlab_request_duration_seconds", service=service)
+    after = _buckets(new, "sdlab_request_duration_seconds", service=service)
+    for q in (50, 95, 99):
+        figures[f"{service}.p{q}_ms"] = quantile(q / 100, before, after) * 1000
+    cpu = _sum(new, "sdlab_process_cpu_seconds_total", service=service) - _sum(
+        old, "sdlab_process_cpu_seconds_total", service=service
+    )
+    figures[f"{service}.cpu_ratio"] = cpu / dt
+    figures[f"{service}.memory_mb"] = (
+        _sum(new, "sdlab_process_resident_bytes", service=service) / 2**20
+    )
+    figures[f"{service}.pss_mb"] = (
+        _sum(new, "sdlab_process_proportional_bytes", service=service) / 2**20
+    )
+    figures[f"{service}.in_flight"] = _sum(new, "sdlab_requests_in_flight", service=service)
+    attempts = _sum(new, "sdlab_client_attempts_total", service=service) - _sum(
+        old, "sdlab_client_attempts_total", service=service
+    )
+    retries = _sum(new, "sdlab_client_retries_total", service=service) - _sum(
+        old, "sdlab_client_retries_total", service=service
+    )
+    figures[f"{service}.client_attempts_rps"] = attempts / dt
+    figures[f"{service}.client_retries_rps"] = retries / dt
+    rejected = _sum(new, "sdlab_client_calls_total", service=service, outcome="rejected") - _sum(
+        old, "sdlab_client_calls_total", service=service, outcome="rejected"
+    )
+    figures[f"{service}.client_rejected_rps"] = rejected / dt
+    states = [
+        value
+        for (sample, labels), value in new.values.items()
+        if sample == "sdlab_breaker_state" and dict(labels).get("service") == service
+    ]
+    figures[f"{service}.breaker_open"] = 1.0 if any(s == 2 for s in states) else 0.0
+    figures[f"{service}.clock_skew_s"] = _sum(new, "sdlab_clock_skew_seconds", service=service)
+
+
+def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> dict[str, float]:
+    dt = max(1e-3, new.at - old.at)
+    figures: dict[str, float] = {"window_s": dt}
+    for service in services:
+        _service_figures(figures, old, new, dt, service)
+
+    def delta(name: str, **match: str) -> float:
+        return _sum(new, name, **match) - _sum(old, name, **match)
+
+    users = delta("sdlab_user_requests_total")
+    ok = delta("sdlab_user_requests_total", outcome="ok")
+    figures["users.rps"] = users / dt
+    figures["users.success_ratio"] = ok / users if users > 0 else math.nan
+    figures["users.error_ratio"] = 1 - ok / users if users > 0 else math.nan
+    figures["users.attempts_rps"] = delta("sdlab_user_attempts_total") / dt
+    figures["users.shed_rps"] = delta("sdlab_user_shed_total") / dt
+    before = _buckets(old, "sdlab_user_request_duration_seconds")
+    after = _buckets(new, "sdlab_user_request_duration_seconds")
+    for q in (50, 95, 99):
+        figures[f"users.p{q}_ms"] = quantile(q / 100, before, after) * 1000
+    hits, misses = delta("sdlab_cache_hits"), delta("sdlab_cache_misses")
+    figures["cache.hit_ratio"] = hits / (hits + misses) if hits + misses > 0 else math.nan
+    figures["cache.entries"] = _sum(new, "sdlab_cache_entries")
+    figures["cache.expirations_rps"] = delta("sdlab_cache_expirations") / dt
+    figures["gateway.backend_fetches_rps"] = delta("sdlab_gateway_backend_fetches_total") / dt
+    figures["gateway.hot_key_fetches_rps"] = (
+        delta("sdlab_gateway_backend_fetches_total", sku_class="hot") / dt
+    )
+    figures["gateway.rate_limited_rps"] = delta("sdlab_rate_limited_total") / dt
+    figures["inventory.pool_in_use"] = _sum(new, "sdlab_pool_in_use", pool="db")
+    figures["inventory.pool_size"] = _sum(new, "sdlab_pool_size", pool="db")
+    figures["inventory.pool_waiting"] = _sum(new, "sdlab_pool_waiting", pool="db")
+    figures["inventory.pool_timeouts_rps"] = delta("sdlab_pool_timeouts_total", pool="db") / dt
+    figures["inventory.threadpool_queued"] = _sum(new, "sdlab_threadpool_queued")
+    figures["inventory.index_present"] = _sum(new, "sdlab_db_index_present")
+    queries, seconds = delta("sdlab_db_queries_total"), delta("sdlab_db_query_seconds_total")
+    figures["inventory.query_ms"] = seconds / queries * 1000 if queries > 0 else math.nan
+    comparisons, searches = (
+        delta("sdlab_search_comparisons_total"),
+        delta("sdlab_db_queries_total", query="search"),
+    )
+    figures["inventory.search_comparisons_per_query"] = (
+        comparisons / searches if searches > 0 else math.nan
+    )
+    figures["queue.depth"] = _sum(new, "sdlab_queue_depth")
+    figures["queue.oldest_age_s"] = _sum(new, "sdlab_queue_oldest_age_seconds")
+    figures["worker.processed_rps"] = delta("sdlab_worker_processed_total") / dt
+    figures["worker.failed_rps"] = delta("sdlab_worker_failed_total") / dt
+    # Shared pages counted once (PSS); the supervisor and the proxy are not in `services`.
+    figures["sandbox.memory_mb"] = sum(figures.get(f"{s}.pss_mb", 0.0) for s in services)
+    return figures

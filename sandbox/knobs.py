@@ -1,0 +1,147 @@
+"""Knobs: the settings of the sandbox's real mechanisms that scenarios and mitigations turn.
+
+A scenario never fakes a number: it turns knobs (a delay in a handler, a smaller pool, a
+dropped index, a toxic on a hop) and the mechanisms produce the effect. Several owners
+(scenarios, mitigations) may turn the same knob; each knob says how their values combine,
+so two scenarios at once behave as both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+# target -> {knob: value}; a target is a service name or "hop:<from>-><to>".
+KnobSettings = dict[str, dict[str, Any]]
+
+Combine = Literal["sum", "max", "min", "any", "last"]
+
+
+@dataclass(frozen=True)
+class Knob:
+    default: Any
+    combine: Combine
+    help: str
+
+
+SERVICE_KNOBS: dict[str, Knob] = {
+    # injected into the service's own request handling
+    "delay_ms": Knob(0.0, "sum", "fixed delay added to every request"),
+    "delay_jitter_ms": Knob(0.0, "sum", "uniform random delay added on top, 0..jitter"),
+    "slow_ratio": Knob(0.0, "max", "share of requests that take slow_ms longer (a long tail)"),
+    "slow_ms": Knob(0.0, "max", "extra delay of the slow share"),
+    "error_ratio": Knob(0.0, "max", "share of requests answered with error_status"),
+    "error_status": Knob(503, "last", "status of injected errors"),
+    "error_burst_on_s": Knob(0.0, "max", "length of each burst in which every request fails"),
+    "error_burst_off_s": Knob(0.0, "max", "quiet time between bursts"),
+    "cpu_burn_ms": Knob(0.0, "sum", "CPU work done in the handler per request"),
+    "background_cpu_ratio": Knob(0.0, "max", "share of a core burnt by a background loop"),
+    "leak_kb_per_request": Knob(0.0, "sum", "memory retained per request, never freed"),
+    "disk_fill_mb_per_s": Knob(0.0, "sum", "data written to the service's disk every second"),
+    "disk_cleanup": Knob(False, "any", "rotate: delete what the filler wrote and stop filling"),
+    "clock_skew_s": Knob(0.0, "sum", "offset of this service's clock"),
+    "max_requests": Knob(0, "min", "requests after which the service restarts itself (0 = never)"),
+    "nice": Knob(0, "max", "scheduling niceness of the service's process (0..19)"),
+    # the service's clients of its dependencies
+    "client_timeout_ms": Knob(1000.0, "min", "timeout of each call to a dependency"),
+    "client_retries": Knob(2, "last", "retries after a failed call"),
+    "client_backoff_ms": Knob(20.0, "last", "base of the exponential backoff between retries"),
+    "client_jitter": Knob(False, "any", "randomise backoff (full jitter)"),
+    "client_retry_budget": Knob(0.0, "last", "retries allowed as a share of calls (0 = no budget)"),
+    "client_breaker": Knob(False, "any", "circuit breaker in front of each dependency"),
+    "client_breaker_threshold": Knob(0.5, "last", "failure ratio that opens the breaker"),
+    "client_breaker_cooldown_ms": Knob(2000.0, "last", "how long the breaker stays open"),
+    "client_bulkhead": Knob(0, "last", "max concurrent calls per dependency (0 = unlimited)"),
+    "client_pool_size": Knob(32, "min", "connections per dependency"),
+    # service specific (ignored where they mean nothing)
+    "rate_limit_rps": Knob(0.0, "last", "gateway: requests per second admitted (0 = off)"),
+    "cache_enabled": Knob(True, "last", "gateway: read products through the cache"),
+    "cache_ttl_s": Knob(5.0, "min", "gateway: TTL of cached products"),
+    "cache_ttl_jitter": Knob(False, "any", "gateway: spread TTLs by +/-20% so keys expire apart"),
+    "cache_relative_ttl": Knob(False, "any", "gateway: send TTLs as durations, not absolute times"),
+    "coalescing": Knob(False, "any", "gateway: one backend fetch per key at a time"),
+    "db_index": Knob(True, "last", "inventory: index on products.sku exists"),
+    "db_pool_size": Knob(8, "min", "inventory: database connections"),
+    "db_pool_timeout_ms": Knob(2000.0, "min", "inventory: wait for a free connection"),
+    "db_hold_ms": Knob(0.0, "sum", "inventory: extra time each transaction holds its connection"),
+    "search_algorithm": Knob(
+        "indexed", "last", "inventory: how /search matches (indexed|quadratic)"
+    ),
+    "search_limit": Knob(50, "max", "inventory: rows a search ranks"),
+    "worker_processing_ms": Knob(5.0, "sum", "worker: time to fulfil one order"),
+    "threadpool_size": Knob(8, "min", "inventory: threads running database work"),
+}
+
+LOADGEN_KNOBS: dict[str, Knob] = {
+    "rate_rps": Knob(5.0, "last", "simulated users' requests per second"),
+    "read_ratio": Knob(0.8, "last", "share of product reads (the rest are orders and searches)"),
+    "search_ratio": Knob(0.02, "max", "share of searches"),
+    "hot_key_ratio": Knob(0.0, "max", "share of reads that ask for the same product"),
+    "user_timeout_ms": Knob(2000.0, "min", "users' client timeout"),
+    "user_retries": Knob(2, "last", "users' retries after a failure"),
+    "user_backoff_ms": Knob(50.0, "last", "users' backoff base"),
+    "user_jitter": Knob(False, "any", "users' backoff randomised"),
+    "user_retry_budget": Knob(0.0, "last", "users' retries as a share of requests (0 = no budget)"),
+    "max_in_flight": Knob(400, "min", "cap on concurrent user requests (protects the sandbox)"),
+}
+
+HOP_KNOBS: dict[str, Knob] = {
+    "latency_ms": Knob(0.0, "sum", "delay per chunk each way"),
+    "jitter_ms": Knob(0.0, "sum", "random +/- around the delay"),
+    "bandwidth_kbps": Knob(0.0, "min", "bandwidth cap (0 = unlimited)"),
+    "loss_percent": Knob(0.0, "max", "share of chunks delayed by a retransmission"),
+    "reset_percent": Knob(0.0, "max", "share of connections reset"),
+    "timeout": Knob(False, "any", "data stops flowing"),
+    "partition": Knob(False, "any", "blackhole: nothing passes, connections hang"),
+}
+
+
+def knobs_for(target: str) -> dict[str, Knob]:
+    if target.startswith("hop:"):
+        return HOP_KNOBS
+    if target == "loadgen":
+        return LOADGEN_KNOBS
+    return SERVICE_KNOBS
+
+
+def combine(knob: Knob, values: Iterable[Any]) -> Any:
+    values = list(values)
+    if not values:
+        return knob.default
+    if knob.combine == "sum":
+        return knob.default + sum(values)
+    if knob.combine == "max":
+        return max([knob.default, *values])
+    if knob.combine == "min":
+        # 0 means "off" for caps; an owner's positive cap always wins over it.
+        present = [v for v in values if v]
+        return min(present) if present else knob.default
+    if knob.combine == "any":
+        return bool(knob.default) or any(values)
+    return values[-1]
+
+
+def knobs_effective(owners: Iterable[KnobSettings], targets: Iterable[str]) -> KnobSettings:
+    """Every knob of every target, owners' settings combined over the defaults."""
+    owners = list(owners)
+    effective: KnobSettings = {}
+    for target in targets:
+        table = knobs_for(target)
+        effective[target] = {
+            name: combine(knob, [o[target][name] for o in owners if name in o.get(target, {})])
+            for name, knob in table.items()
+        }
+    return effective
+
+
+def knob_settings_check(settings: Mapping[str, Mapping[str, Any]], targets: Iterable[str]) -> None:
+    """Refuses knobs or targets that do not exist: a typo must not silently do nothing."""
+    known_targets = set(targets)
+    for target, knobs in settings.items():
+        if target not in known_targets:
+            raise KeyError(f"unknown target {target!r}; known: {', '.join(sorted(known_targets))}")
+        table = knobs_for(target)
+        for name in knobs:
+            if name not in table:
+                raise KeyError(f"unknown knob {name!r} on {target}")

@@ -1,0 +1,231 @@
+"""The sandbox supervisor: the first process of a sandbox.
+
+It forks every service from itself (they share its imported code, so a sandbox starts in
+milliseconds and stays small), supervises them (a crashed service is restarted, as an
+orchestrator would), turns the scenario engine's knobs into settings on the services and
+the fault proxy, samples their metrics into key figures, and serves the control API on a
+Unix socket in its run directory (and on TCP when a backend asks for it).
+
+    python -m sandbox.runtime --run-dir /tmp/sb1 [--base-port 17000] [--ttl 3600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import gc
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.topology import SERVICES, Topology
+
+PR_SET_PDEATHSIG = 1
+RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class RuntimeOptions:
+    run_dir: Path
+    base_port: int = 17000
+    ttl_seconds: float = 3600.0
+    control_port: int | None = None  # TCP control API too (docker/kubernetes backends)
+    control_host: str = "127.0.0.1"
+    session: str = ""
+    scenarios: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    load_rps: float | None = None
+
+
+@dataclass
+class Child:
+    name: str
+    pid: int
+    started_at: float
+    restarts: int = 0
+    exit_status: str = ""
+    healthy: bool = False
+
+
+def die_with_parent() -> None:
+    """The kernel kills this process when its parent dies: no orphaned services."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def cache_dir() -> Path:
+    path = Path(os.environ.get("SANDBOX_CACHE_DIR") or Path.home() / ".cache" / "sdlab-sandbox")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_template() -> Path:
+    """The shop's database, built once per machine and copied into every sandbox."""
+    from sandbox.services.inventory import PRODUCTS, SCHEMA_VERSION, database_create
+
+    path = cache_dir() / f"shop-{PRODUCTS}-{SCHEMA_VERSION}.sqlite3"
+    if not path.exists():
+        database_create(path)
+    return path
+
+
+def service_for(name: str, topology: Topology, data_dir: Path) -> Any:
+    from sandbox.services.cache import Cache
+    from sandbox.services.gateway import Gateway
+    from sandbox.services.inventory import Inventory
+    from sandbox.services.loadgen import Loadgen
+    from sandbox.services.orders import Orders
+    from sandbox.services.proxyservice import ProxyService
+    from sandbox.services.queue import Queue
+    from sandbox.services.worker import Worker
+
+    if name == "proxy":
+        return ProxyService(topology)
+    if name == "inventory":
+        return Inventory(topology, database=data_dir / "shop.sqlite3")
+    classes = {
+        "gateway": Gateway,
+        "orders": Orders,
+        "cache": Cache,
+        "queue": Queue,
+        "worker": Worker,
+        "loadgen": Loadgen,
+    }
+    return classes[name](topology)
+
+
+def port_of(name: str, topology: Topology) -> int:
+    return topology.proxy_port if name == "proxy" else topology.service_port(name)
+
+
+async def serve(service: Any, host: str, port: int) -> None:
+    runner = web.AppRunner(service.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=512)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def child_main(name: str, topology: Topology, data_dir: Path) -> None:
+    """Runs in the forked child: a fresh event loop serving one service, until SIGTERM."""
+    die_with_parent()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    asyncio.events._set_running_loop(None)  # a fork inside a running loop: start clean
+    asyncio.set_event_loop_policy(None)
+    os.environ["SANDBOX_SERVICE"] = name
+    service = service_for(name, topology, data_dir)
+    asyncio.run(serve(service, topology.host, port_of(name, topology)))
+
+
+def fork_child(name: str, topology: Topology, data_dir: Path) -> int:
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            child_main(name, topology, data_dir)
+        except BaseException as exc:  # the child must never return into the supervisor
+            code = 1
+            print(
+                json.dumps(
+                    {
+                        "level": "error",
+                        "service": name,
+                        "message": "service crashed",
+                        "error": repr(exc),
+                    }
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+        finally:
+            os._exit(code)
+    return pid
+
+
+def prepare(options: RuntimeOptions) -> Path:
+    data_dir = options.run_dir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / "shop.sqlite3"
+    if not target.exists():
+        shutil.copyfile(database_template(), target)
+    os.environ["SANDBOX_DATA_DIR"] = str(data_dir)
+    return data_dir
+
+
+def run(options: RuntimeOptions) -> int:
+    from sandbox.control import Supervisor
+
+    options.run_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = prepare(options)
+    topology = Topology(base_port=options.base_port)
+    # Everything the children need is imported now, then frozen: forked children share
+    # those pages instead of copying them on the first garbage collection.
+    service_for("gateway", topology, data_dir)
+    gc.collect()
+    gc.freeze()
+    children = {
+        name: Child(name, fork_child(name, topology, data_dir), time.monotonic())
+        for name in (*SERVICES, "proxy")
+    }
+    supervisor = Supervisor(options, topology, children, data_dir)
+    return asyncio.run(supervisor.main())
+
+
+def parse(argv: list[str]) -> RuntimeOptions:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.runtime", description=__doc__)
+    parser.add_argument("--run-dir", required=True, type=Path)
+    parser.add_argument("--base-port", type=int, default=17000)
+    parser.add_argument(
+        "--ttl", type=float, default=3600.0, help="seconds before the sandbox stops itself"
+    )
+    parser.add_argument("--control-port", type=int, default=None)
+    parser.add_argument("--control-host", default="127.0.0.1")
+    parser.add_argument("--session", default="")
+    parser.add_argument(
+        "--scenario", action="append", default=[], help="slug or slug=JSON parameters; repeatable"
+    )
+    parser.add_argument("--load-rps", type=float, default=None)
+    args = parser.parse_args(argv)
+    scenarios = []
+    for item in args.scenario:
+        slug, _, raw = item.partition("=")
+        try:
+            parameters = json.loads(raw) if raw else {}
+        except json.JSONDecodeError as exc:
+            parser.error(f"--scenario {slug}: parameters are not JSON ({exc})")
+        scenarios.append((slug, parameters))
+    return RuntimeOptions(
+        run_dir=args.run_dir.resolve(),
+        base_port=args.base_port,
+        ttl_seconds=args.ttl,
+        control_port=args.control_port,
+        control_host=args.control_host,
+        session=args.session,
+        scenarios=scenarios,
+        load_rps=args.load_rps,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

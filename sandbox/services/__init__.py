@@ -1,0 +1,1 @@
+"""The online shop that runs inside every sandbox: one module per service."""

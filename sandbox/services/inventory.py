@@ -1,0 +1,280 @@
+"""Stock in a real SQLite database: a pool of connections, a thread pool running the
+queries, an index on products.sku that can be dropped and added back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from sandbox.mechanisms import Pool, Rejected
+from sandbox.services.base import Service, disk_quota_bytes, disk_used_bytes
+
+T = TypeVar("T")
+PRODUCTS = 60_000
+SCHEMA_VERSION = 2  # bump when the tables change: the cached template is rebuilt
+INDEX_SQL = "CREATE INDEX IF NOT EXISTS idx_products_sku ON products (sku)"
+
+
+def database_create(path: Path, products: int = PRODUCTS) -> None:
+    """A shop's worth of products: built once, copied into each sandbox."""
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    db = sqlite3.connect(tmp)
+    db.executescript(
+        """
+        PRAGMA journal_mode = WAL;
+        CREATE TABLE products (id INTEGER PRIMARY KEY, sku TEXT NOT NULL, name TEXT NOT NULL,
+                               stock INTEGER NOT NULL, price_cents INTEGER NOT NULL);
+        CREATE TABLE shipments (id INTEGER PRIMARY KEY, sku TEXT NOT NULL,
+                                quantity INTEGER NOT NULL, shipped_at REAL NOT NULL,
+                                label BLOB NOT NULL);
+        """
+    )
+    adjectives = ("red", "blue", "fast", "quiet", "small", "large", "smart", "classic")
+    nouns = ("kettle", "lamp", "chair", "router", "cable", "mug", "desk", "switch")
+    db.executemany(
+        "INSERT INTO products (id, sku, name, stock, price_cents) VALUES (?, ?, ?, ?, ?)",
+        (
+            (i, str(i), f"{adjectives[i % 8]} {nouns[(i // 8) % 8]} {i}", 1_000_000, 100 + i % 9000)
+            for i in range(1, products + 1)
+        ),
+    )
+    db.execute(INDEX_SQL)
+    db.commit()
+    db.close()
+    os.replace(tmp, path)
+
+
+class Inventory(Service):
+    name = "inventory"
+
+    def __init__(self, *args: Any, database: Path, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.database = database
+        self.pool: Pool[sqlite3.Connection] | None = None
+        self.threads = ThreadPoolExecutor(max_workers=int(self.knobs["threadpool_size"]))
+        self.threads_busy = 0
+        self.threads_queued = 0
+        self.query_latency = self.metrics.latency  # same buckets; own family below
+        self.queries = self.metrics.counter(
+            "sdlab_db_queries", "Database queries, by query.", ["service", "query"]
+        )
+        self.query_seconds = self.metrics.counter(
+            "sdlab_db_query_seconds",
+            "Time spent running queries, by query.",
+            ["service", "query"],
+        )
+        self.index_present = self.metrics.gauge(
+            "sdlab_db_index_present", "1 when products.sku is indexed.", ["service"]
+        )
+        self.thread_busy = self.metrics.gauge(
+            "sdlab_threadpool_busy", "Threads running work.", ["service"]
+        )
+        self.thread_queued = self.metrics.gauge(
+            "sdlab_threadpool_queued", "Work waiting for a thread.", ["service"]
+        )
+        self.search_comparisons = self.metrics.counter(
+            "sdlab_search_comparisons",
+            "Comparisons made ranking search results.",
+            ["service"],
+        )
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/stock/{sku}", self.stock),
+            web.post("/reserve", self.reserve),
+            web.post("/ship", self.ship),
+            web.get("/search", self.search),
+        ]
+
+    def connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.database, check_same_thread=False, timeout=5, isolation_level=None
+        )
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    def pool_build(self) -> None:
+        size = int(self.knobs["db_pool_size"])
+        old = self.pool
+        self.pool = Pool(
+            [self.connect() for _ in range(size)], float(self.knobs["db_pool_timeout_ms"]) / 1000
+        )
+        if old is not None:
+            for connection in list(old.free):
+                connection.close()
+        self.metrics.pool_size.labels(self.name, "db").set(size)
+
+    async def on_start(self) -> None:
+        self.pool_build()
+        await self.index_apply()
+        self.background.append(asyncio.create_task(self.gauges()))
+
+    async def on_knobs(self, changed: dict[str, Any]) -> None:
+        if "db_pool_size" in changed:
+            self.pool_build()
+        if "db_pool_timeout_ms" in changed and self.pool is not None:
+            self.pool.timeout_s = float(self.knobs["db_pool_timeout_ms"]) / 1000
+        if "threadpool_size" in changed:
+            old = self.threads
+            self.threads = ThreadPoolExecutor(max_workers=int(self.knobs["threadpool_size"]))
+            old.shutdown(wait=False)
+        if "db_index" in changed:
+            await self.index_apply()
+
+    async def index_apply(self) -> None:
+        wanted = bool(self.knobs["db_index"])
+        statement = INDEX_SQL if wanted else "DROP INDEX IF EXISTS idx_products_sku"
+        db = self.connect()
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, db.execute, statement)
+        finally:
+            db.close()
+        self.index_present.labels(self.name).set(1 if wanted else 0)
+        self.logs.log(
+            "info", "index " + ("created" if wanted else "dropped"), table="products", column="sku"
+        )
+
+    async def gauges(self) -> None:
+        while True:
+            if self.pool is not None:
+                self.metrics.pool_in_use.labels(self.name, "db").set(self.pool.in_use)
+                self.metrics.pool_waiting.labels(self.name, "db").set(len(self.pool.waiters))
+            self.thread_busy.labels(self.name).set(self.threads_busy)
+            self.thread_queued.labels(self.name).set(self.threads_queued)
+            await asyncio.sleep(0.25)
+
+    async def run(self, query: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Borrows a connection from the pool, runs `work` on a pool thread, gives it back."""
+        pool = self.pool
+        if pool is None:
+            raise Rejected("the database pool is not open yet")
+        try:
+            connection = await pool.acquire()
+        except Rejected:
+            self.metrics.pool_timeouts.labels(self.name, "db").inc()
+            raise
+        self.metrics.pool_in_use.labels(self.name, "db").set(pool.in_use)
+        self.threads_queued += 1
+
+        def timed() -> tuple[T, float]:
+            self.threads_queued -= 1
+            self.threads_busy += 1
+            started = time.perf_counter()
+            try:
+                return work(connection), time.perf_counter() - started
+            finally:
+                self.threads_busy -= 1
+
+        try:
+            result, seconds = await asyncio.get_running_loop().run_in_executor(self.threads, timed)
+            self.queries.labels(self.name, query).inc()
+            self.query_seconds.labels(self.name, query).inc(seconds)
+            hold = float(self.knobs["db_hold_ms"])
+            if hold > 0:
+                await asyncio.sleep(
+                    hold / 1000
+                )  # a transaction left open: the connection stays taken
+            return result
+        finally:
+            if self.pool is pool:
+                pool.release(connection)
+            else:
+                connection.close()
+            self.metrics.pool_in_use.labels(self.name, "db").set(pool.in_use)
+
+    async def stock(self, request: web.Request) -> web.Response:
+        sku = request.match_info["sku"]
+        row = await self.run(
+            "stock",
+            lambda db: db.execute(
+                "SELECT sku, name, stock, price_cents FROM products WHERE sku = ?", (sku,)
+            ).fetchone(),
+        )
+        if row is None:
+            return web.json_response({"message": f"no product {sku}"}, status=404)
+        return web.json_response(
+            {"sku": row[0], "name": row[1], "stock": row[2], "price_cents": row[3]}
+        )
+
+    async def reserve(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        sku, quantity = str(body["sku"]), int(body["quantity"])
+
+        def work(db: sqlite3.Connection) -> Any:
+            cursor = db.execute(
+                "UPDATE products SET stock = stock - ? "
+                "WHERE sku = ? AND stock >= ? RETURNING stock",
+                (quantity, sku, quantity),
+            )
+            return cursor.fetchone()
+
+        row = await self.run("reserve", work)
+        if row is None:
+            return web.json_response({"message": f"not enough stock of {sku}"}, status=409)
+        return web.json_response({"sku": sku, "stock": row[0]})
+
+    async def ship(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        full = disk_used_bytes() >= disk_quota_bytes()
+
+        def work(db: sqlite3.Connection) -> None:
+            # A full disk stops the database growing: SQLite answers SQLITE_FULL itself.
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count = {pages if full else 1_073_741_823}")
+            db.execute(
+                # Each shipment stores its label (~3 KiB): the table grows a page at a time.
+                "INSERT INTO shipments (sku, quantity, shipped_at, label) "
+                "VALUES (?, ?, ?, zeroblob(3000))",
+                (str(body["sku"]), int(body["quantity"]), self.now()),
+            )
+
+        try:
+            await self.run("ship", work)
+        except sqlite3.OperationalError as exc:
+            self.logs.log("error", "write failed", error=str(exc), trace_id=request["trace"][0])
+            return web.json_response({"message": f"database error: {exc}"}, status=507)
+        return web.json_response({"shipped": True}, status=201)
+
+    async def search(self, request: web.Request) -> web.Response:
+        words = request.query.get("q", "").split()
+        limit = int(self.knobs["search_limit"])
+        pattern = f"%{words[0]}%" if words else "%"
+        rows = await self.run(
+            "search",
+            lambda db: db.execute(
+                "SELECT sku, name FROM products WHERE name LIKE ? LIMIT ?", (pattern, limit)
+            ).fetchall(),
+        )
+        names = [name for _, name in rows]
+        if self.knobs["search_algorithm"] == "quadratic":
+            # Ranks by comparing every result with every other: O(n^2) in the result size.
+            comparisons = 0
+            scores = []
+            for a in names:
+                score = 0
+                for b in names:
+                    comparisons += 1
+                    score += len(set(a.split()) & set(b.split()))
+                scores.append(score)
+            self.search_comparisons.labels(self.name).inc(comparisons)
+        else:
+            counts: dict[str, int] = {}
+            for name in names:
+                for word in name.split():
+                    counts[word] = counts.get(word, 0) + 1
+            scores = [sum(counts[w] for w in name.split()) for name in names]
+            self.search_comparisons.labels(self.name).inc(len(names))
+        ranked = [
+            sku for _, sku in sorted(zip(scores, [s for s, _ in rows], strict=True), reverse=True)
+        ]
+        return web.json_response({"results": ranked[:20], "ranked": len(names)})

@@ -1,0 +1,74 @@
+"""A bounded in-memory queue with long-polling consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.services.base import Service
+
+CAPACITY = 10_000
+
+
+class Queue(Service):
+    name = "queue"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.items: deque[tuple[float, Any]] = deque()
+        self.arrived = asyncio.Event()
+        m = self.metrics
+        self.depth = m.gauge("sdlab_queue_depth", "Messages waiting.", ["service"])
+        self.oldest = m.gauge(
+            "sdlab_queue_oldest_age_seconds", "Age of the oldest waiting message.", ["service"]
+        )
+        self.enqueued = m.counter("sdlab_queue_enqueued", "Messages accepted.", ["service"])
+        self.dequeued = m.counter(
+            "sdlab_queue_dequeued", "Messages handed to a consumer.", ["service"]
+        )
+        self.refused = m.counter(
+            "sdlab_queue_refused", "Messages refused because the queue was full.", ["service"]
+        )
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/enqueue", self.enqueue), web.get("/dequeue", self.dequeue)]
+
+    async def on_start(self) -> None:
+        self.background.append(asyncio.create_task(self.gauges()))
+
+    async def gauges(self) -> None:
+        while True:
+            self.depth.labels(self.name).set(len(self.items))
+            age = time.monotonic() - self.items[0][0] if self.items else 0.0
+            self.oldest.labels(self.name).set(age)
+            await asyncio.sleep(0.25)
+
+    async def enqueue(self, request: web.Request) -> web.Response:
+        message = await request.json()
+        if len(self.items) >= CAPACITY:
+            self.refused.labels(self.name).inc()
+            return web.json_response({"message": "queue full"}, status=503)
+        self.items.append((time.monotonic(), message))
+        self.enqueued.labels(self.name).inc()
+        self.arrived.set()
+        return web.json_response({"depth": len(self.items)}, status=202)
+
+    async def dequeue(self, request: web.Request) -> web.Response:
+        wait_s = min(5.0, max(0.0, float(request.query.get("wait_ms", "1000")) / 1000))
+        deadline = time.monotonic() + wait_s
+        while not self.items:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return web.json_response({"message": None})
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+            except TimeoutError:
+                return web.json_response({"message": None})
+        enqueued_at, message = self.items.popleft()
+        self.dequeued.labels(self.name).inc()
+        return web.json_response({"message": message, "waited_s": time.monotonic() - enqueued_at})

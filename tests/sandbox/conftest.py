@@ -1,0 +1,68 @@
+"""Real sandboxes for the tests: started by the local backend, isolated, stopped after."""
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.backends.base import SandboxHandle, SandboxSpec
+from sandbox.backends.local import LocalBackend
+from sandbox.client import SandboxClient
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def backend() -> Iterator[LocalBackend]:
+    # A short root: a Unix socket path must fit in 108 bytes.
+    root = Path(tempfile.mkdtemp(prefix="sdlt-", dir="/tmp"))
+    backend = LocalBackend(root=root)
+    try:
+        yield backend
+    finally:
+        for handle in backend.list():
+            backend.stop(handle)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def start_sandbox(backend: LocalBackend) -> Callable[..., tuple[SandboxHandle, SandboxClient]]:
+    def start(**spec: object) -> tuple[SandboxHandle, SandboxClient]:
+        session = f"t{os.getpid() % 10000}-{next(_numbers)}"
+        handle = backend.start(SandboxSpec(session_id=session, **spec))  # type: ignore[arg-type]
+        return handle, SandboxClient(handle.address, timeout=10)
+
+    return start
+
+
+@pytest.fixture
+def sandbox(
+    start_sandbox: Callable[..., tuple[SandboxHandle, SandboxClient]],
+) -> tuple[SandboxHandle, SandboxClient]:
+    return start_sandbox()
+
+
+def sandbox_host_pids(handle: SandboxHandle) -> dict[int, int]:
+    """Host pid of every process of the sandbox, keyed by its pid inside the sandbox."""
+    outer = int(handle.details["outer_pid"])
+    children = Path(f"/proc/{outer}/task/{outer}/children").read_text().split()
+    init = int(children[0])
+    namespace = os.readlink(f"/proc/{init}/ns/pid")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "ns" / "pid") != namespace:
+                continue
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("NSpid:"):
+                found[int(line.split()[-1])] = int(entry.name)
+    return found

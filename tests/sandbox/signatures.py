@@ -1,0 +1,128 @@
+"""Holding a scenario to its signature against a running sandbox (used by the tests and,
+with `python -m tests.sandbox.signatures`, by a person checking the catalog by hand)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sandbox.client import SandboxClient
+from sandbox.spec import Scenario, Signature
+
+WARM_UP_S = 8.0
+SETTLE_S = 6.0  # a figures window: "before the mitigation" must be all scenario
+POLL_S = 1.0
+
+
+@dataclass
+class Observation:
+    held: bool
+    after_s: float
+    baseline: dict[str, float]
+    last: dict[str, float]
+    wanted: list[str] = field(default_factory=list)
+
+    def explain(self) -> str:
+        lines = [f"held={self.held} after {self.after_s:.1f}s"]
+        for wanted in self.wanted:
+            figure = wanted.split()[0]
+            lines.append(
+                f"  {wanted}: before {self.baseline.get(figure)} now {self.last.get(figure)}"
+            )
+        return "\n".join(lines)
+
+
+def usable(figures: Mapping[str, float | None]) -> dict[str, float]:
+    return {k: float(v) for k, v in figures.items() if v is not None}
+
+
+def wait_for_signature(
+    client: SandboxClient, signature: Signature, baseline: Mapping[str, float]
+) -> Observation:
+    """Polls the sandbox's figures until every expectation holds, or the stated time passes."""
+    started = time.monotonic()
+    deadline = started + signature.within_seconds
+    figures: dict[str, float] = {}
+    while True:
+        figures = usable(client.figures())
+        if signature.holds(figures, baseline):
+            return Observation(
+                True,
+                time.monotonic() - started,
+                dict(baseline),
+                figures,
+                [e.describe() for e in signature.expectations],
+            )
+        if time.monotonic() >= deadline:
+            return Observation(
+                False,
+                time.monotonic() - started,
+                dict(baseline),
+                figures,
+                [e.describe() for e in signature.expectations],
+            )
+        time.sleep(POLL_S)
+
+
+def warm_up(client: SandboxClient, scenario: Scenario) -> dict[str, float]:
+    client.load(rate_rps=scenario.load_rps, **scenario.load_mix)
+    time.sleep(WARM_UP_S)
+    return usable(client.figures())
+
+
+def run_scenario(client: SandboxClient, scenario: Scenario) -> Observation:
+    baseline = warm_up(client, scenario)
+    client.scenario_enable(scenario.slug)
+    return wait_for_signature(client, scenario.signature, baseline)
+
+
+def run_mitigation(client: SandboxClient, scenario: Scenario, mitigation: str) -> Observation:
+    effect = next(m for m in scenario.mitigations if m.mitigation == mitigation)
+    time.sleep(SETTLE_S)
+    before = usable(client.figures())
+    client.mitigation_enable(mitigation)
+    return wait_for_signature(client, effect.signature, before)
+
+
+if __name__ == "__main__":
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from sandbox.catalog import SCENARIOS
+
+    wanted = sys.argv[1:] or list(SCENARIOS)
+    for slug in wanted:
+        scenario = SCENARIOS[slug]
+        run_dir = Path(tempfile.mkdtemp(prefix=f"sig-{slug}-"))
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sandbox.runtime",
+                "--run-dir",
+                str(run_dir),
+                "--base-port",
+                "18000",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            client = SandboxClient(f"unix://{run_dir}/control.sock")
+            for _ in range(100):
+                try:
+                    if client.health().get("ready"):
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.1)
+            seen = run_scenario(client, scenario)
+            print(f"{slug}: scenario {seen.explain()}", flush=True)
+            for effect in scenario.mitigations:
+                seen = run_mitigation(client, scenario, effect.mitigation)
+                print(f"{slug}: mitigation {effect.mitigation} {seen.explain()}", flush=True)
+        finally:
+            process.terminate()
+            process.wait(20)

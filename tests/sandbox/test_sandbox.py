@@ -1,0 +1,151 @@
+"""A real sandbox honours its contract: /health, /state, /metrics, scenarios and
+mitigations switched at run time, clear refusals, logs with trace ids."""
+
+import os
+import signal
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from sandbox.client import SandboxError
+from sandbox.topology import SERVICES
+from tests.sandbox.conftest import sandbox_host_pids
+
+WAIT_S = 20
+
+
+def figures_after(client, seconds: float) -> dict:
+    time.sleep(seconds)
+    return client.figures()
+
+
+def test_a_started_sandbox_is_ready_and_describes_itself(sandbox):
+    handle, client = sandbox
+    health = client.health()
+    assert health["ready"] is True
+    assert set(health["services"]) == {*SERVICES, "proxy"}
+    state = client.state()
+    assert state["session"] == handle.session_id
+    assert {hop["name"] for hop in state["topology"]["hops"]} >= {
+        "hop:orders->inventory",
+        "hop:loadgen->gateway",
+    }
+    assert state["scenarios"] == {}
+    assert state["expires_at"] > time.time()
+
+
+def test_metrics_are_one_valid_exposition_with_red_metrics_of_every_service(sandbox):
+    _, client = sandbox
+    client.load(rate_rps=20)
+    time.sleep(3)
+    text = client.metrics()
+    families = {
+        f.name: f for f in text_string_to_metric_families(text)
+    }  # raises on a bad exposition
+    assert "sdlab_requests" in families
+    assert "sdlab_request_duration_seconds" in families
+    served = {s.labels["service"] for s in families["sdlab_requests"].samples if s.value > 0}
+    assert {"gateway", "inventory", "cache"} <= served
+    assert "sdlab_hop_connections" in families
+    assert (
+        text.count("# TYPE sdlab_requests_total counter")
+        + text.count("# TYPE sdlab_requests counter")
+        == 1
+    )
+
+
+def test_users_are_served_and_figures_say_so(sandbox):
+    _, client = sandbox
+    client.load(rate_rps=20)
+    figures = figures_after(client, 8)
+    assert figures["users.rps"] > 10
+    assert figures["users.success_ratio"] > 0.95
+    assert figures["gateway.rps"] > 10
+    assert figures["worker.processed_rps"] > 0
+
+
+def test_bad_requests_are_refused_with_what_was_wrong(sandbox):
+    _, client = sandbox
+    with pytest.raises(SandboxError) as caught:
+        client.scenario_enable("retry-storm", {"delay_ms": 99_999})
+    assert caught.value.status == 422
+    assert caught.value.body["extra"]["parameter"] == "delay_ms"
+    assert "between 50 and 5000 ms" in caught.value.message
+    with pytest.raises(SandboxError) as caught:
+        client.scenario_enable("no-such-thing")
+    assert caught.value.status == 404
+    with pytest.raises(SandboxError) as caught:
+        client.request("POST", "/scenarios/retry-storm", ["not", "an", "object"])
+    assert caught.value.status == 422
+    with pytest.raises(SandboxError) as caught:
+        client.load(rate_rps=10_000)
+    assert caught.value.status == 422
+    assert caught.value.body["extra"]["parameter"] == "rate_rps"
+    assert client.state()["scenarios"] == {}  # nothing half-applied
+
+
+def test_scenarios_and_mitigations_switch_at_run_time_and_leave_a_timeline(sandbox):
+    _, client = sandbox
+    client.scenario_enable("fixed-latency", {"delay_ms": 100})
+    client.scenario_enable("intermittent-5xx", {"error_ratio": 0.2})
+    client.mitigation_enable("retry-budget")
+    state = client.state()
+    assert state["scenarios"] == {
+        "fixed-latency": {"delay_ms": 100},
+        "intermittent-5xx": {"error_ratio": 0.2},
+    }
+    assert "retry-budget" in state["mitigations"]
+    metrics = client.metrics()
+    assert 'sdlab_scenario_active{scenario="fixed-latency"} 1' in metrics
+    client.scenario_disable("fixed-latency")
+    client.mitigation_disable("retry-budget")
+    state = client.state()
+    assert list(state["scenarios"]) == ["intermittent-5xx"]
+    whats = [event["what"] for event in state["events"]]
+    assert whats.count("scenario enabled") == 2
+    assert "scenario disabled" in whats
+    assert "mitigation disabled" in whats
+
+
+def test_two_scenarios_at_once_show_both_signatures(sandbox):
+    _, client = sandbox
+    client.load(rate_rps=20)
+    client.scenario_enable("fixed-latency", {"delay_ms": 150})
+    client.scenario_enable("intermittent-5xx", {"error_ratio": 0.3})
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        figures = client.figures()
+        if (figures.get("inventory.p50_ms") or 0) > 120 and (
+            figures.get("inventory.error_ratio") or 0
+        ) > 0.2:
+            break
+        time.sleep(1)
+    assert figures["inventory.p50_ms"] > 120
+    assert figures["inventory.error_ratio"] > 0.2
+
+
+def test_logs_are_json_lines_with_trace_ids(sandbox):
+    _, client = sandbox
+    client.load(rate_rps=20)
+    client.scenario_enable("circuit-breaker")
+    time.sleep(4)
+    lines = client.logs()
+    warnings = [line for line in lines if line.get("message") == "request answered with an error"]
+    assert warnings, lines[-5:]
+    assert all(len(line["trace_id"]) == 32 for line in warnings)
+    assert any(line.get("message") == "scenario enabled" for line in lines)
+
+
+def test_a_crashed_service_is_restarted(sandbox):
+    handle, client = sandbox
+    inside = client.state()["services"]["cache"]["pid"]  # a pid inside the sandbox's namespace
+    os.kill(sandbox_host_pids(handle)[inside], signal.SIGKILL)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        services = client.state()["services"]
+        if services["cache"]["restarts"] >= 1 and client.health()["ready"]:
+            break
+        time.sleep(0.2)
+    assert services["cache"]["restarts"] == 1
+    assert "signal 9" in services["cache"]["last_exit"]
