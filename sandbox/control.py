@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import signal
@@ -97,6 +98,7 @@ class Supervisor:
         self.http: aiohttp.ClientSession | None = None
         self.push_lock = asyncio.Lock()
         self.restart_events: list[dict[str, Any]] = []
+        self.end_reason = "stopped"
 
     @property
     def client(self) -> aiohttp.ClientSession:
@@ -117,6 +119,7 @@ class Supervisor:
             tasks = [asyncio.create_task(self.reap()), asyncio.create_task(self.expire())]
             if not await self.wait_healthy(20.0):
                 self.engine._record("sandbox failed to start", services=self.unhealthy)
+                self.end_reason = "failed: services did not start: " + ", ".join(self.unhealthy)
                 return 3
             for slug, parameters in self.options.scenarios:
                 self.engine.scenario_enable(slug, parameters)
@@ -129,9 +132,14 @@ class Supervisor:
             return 0
         except (ParameterError, UnknownSlug) as exc:
             print(f"sandbox: {exc}", flush=True)
+            self.end_reason = f"failed: {exc}"
             return 2
         finally:
             self.ready = False
+            # Why it ends, written first: the backend reads it while the processes go.
+            (self.options.run_dir / "exit.json").write_text(
+                json.dumps({"reason": self.end_reason, "at": time.time()})
+            )
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -236,6 +244,7 @@ class Supervisor:
     async def expire(self) -> None:
         await asyncio.sleep(max(0.0, self.expires_at - time.time()))
         self.engine._record("sandbox expired")
+        self.end_reason = "expired"
         self.stopping.set()
 
     async def children_stop(self) -> None:

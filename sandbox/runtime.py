@@ -178,7 +178,6 @@ def run(options: RuntimeOptions) -> int:
     # Everything the children need is imported now, then frozen: forked children share
     # those pages instead of copying them on the first garbage collection.
     service_for("gateway", topology, data_dir)
-    gc.collect()
     gc.freeze()
     children = {
         name: Child(name, fork_child(name, topology, data_dir), time.monotonic())

@@ -17,4 +17,12 @@ def backend_for(name: str, **options: object) -> SandboxBackend:
         from sandbox.backends.local import LocalBackend
 
         return LocalBackend(**options)  # type: ignore[arg-type]
-    raise ValueError(f"unknown sandbox backend {name!r}; known: local")
+    if name == "docker":
+        from sandbox.backends.docker import DockerBackend
+
+        return DockerBackend(**options)  # type: ignore[arg-type]
+    if name == "kubernetes":
+        from sandbox.backends.kubernetes import KubernetesBackend
+
+        return KubernetesBackend(**options)  # type: ignore[arg-type]
+    raise ValueError(f"unknown sandbox backend {name!r}; known: local, docker, kubernetes")

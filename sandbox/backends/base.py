@@ -24,7 +24,8 @@ class SandboxStartError(Exception):
 class SandboxStatus(enum.Enum):
     STARTING = "starting"
     RUNNING = "running"
-    STOPPED = "stopped"
+    STOPPED = "stopped"  # stopped on request
+    EXPIRED = "expired"  # stopped itself at the end of its TTL
     FAILED = "failed"
 
 

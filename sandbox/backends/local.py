@@ -168,12 +168,14 @@ class LocalBackend:
         run_dir = self._run_dir(handle.sandbox_id)
         if not run_dir.exists():
             return SandboxStatus.STOPPED
+        if (run_dir / "exit.json").exists():
+            return _ended(run_dir)  # ending or ended: its supervisor has said why
         process = self.running.get(handle.sandbox_id)
         alive = (
             process.poll() is None if process else _alive(int(handle.details.get("outer_pid") or 0))
         )
         if not alive:
-            return SandboxStatus.FAILED
+            return _ended(run_dir)
         try:
             ready = SandboxClient(handle.address, timeout=1.0).health().get("ready")
         except OSError:
@@ -190,6 +192,27 @@ class LocalBackend:
                     SandboxHandle.from_dict(json.loads((entry / HANDLE_FILE).read_text()))
                 )
         return handles
+
+
+def _ended(run_dir: Path) -> SandboxStatus:
+    """How a sandbox whose processes are gone ended, from what its supervisor wrote."""
+    try:
+        reason = json.loads((run_dir / "exit.json").read_text())["reason"]
+    except (OSError, ValueError, KeyError):
+        return SandboxStatus.FAILED  # killed before it could say
+    if reason == "expired":
+        return SandboxStatus.EXPIRED
+    return SandboxStatus.STOPPED if reason == "stopped" else SandboxStatus.FAILED
+
+
+def end_reason(handle: SandboxHandle) -> str:
+    """The supervisor's own words on why the sandbox ended ("" while it runs)."""
+    try:
+        return str(
+            json.loads((Path(handle.details["run_dir"]) / "exit.json").read_text())["reason"]
+        )
+    except (OSError, ValueError, KeyError):
+        return ""
 
 
 def _alive(pid: int) -> bool:

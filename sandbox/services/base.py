@@ -19,6 +19,7 @@ from sandbox.knobs import knobs_for
 from sandbox.mechanisms import Bulkhead, CircuitBreaker, Rejected, RetryBudget, backoff_delay
 from sandbox.telemetry import LogRing, ServiceMetrics, new_span_id, new_trace_id, traceparent_parse
 from sandbox.topology import Topology
+from sandbox.tracing import Tracing
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 INTERNAL_PREFIX = "/_"
@@ -102,14 +103,20 @@ class Dependency:
                     raise DependencyError(self.name, f"rejected: {rejected.reason}") from None
                 metrics.bulkhead_in_use.labels(*labels).set(self.bulkhead.in_use)
                 metrics.client_attempts.labels(*labels).inc()
-                headers = {}
-                if trace:
-                    headers["traceparent"] = f"00-{trace[0]}-{new_span_id()}-01"
+                headers: dict[str, str] = {}
                 ok = False
                 try:
-                    async with self._session().request(
-                        method, path, json=json, timeout=timeout, headers=headers
-                    ) as response:
+                    with self.service.tracing.client_span(
+                        f"{method} {self.name}",
+                        headers,
+                        **{"peer.service": self.name, "url.path": path, "sandbox.attempt": attempt},
+                    ) as span:
+                        if span is None and trace:
+                            headers["traceparent"] = f"00-{trace[0]}-{new_span_id()}-01"
+                        response = await self._session().request(
+                            method, path, json=json, timeout=timeout, headers=headers
+                        )
+                    async with response:
                         status = response.status
                         body = (
                             await response.json(content_type=None)
@@ -162,6 +169,7 @@ class Service:
         self.knobs.update(knobs or {})
         self.metrics = ServiceMetrics(self.name)
         self.logs = LogRing(self.name)
+        self.tracing = Tracing(self.name)
         self.dependencies = {
             dep: Dependency(self, dep, topology.dependency_url(self.name, dep))
             for dep in topology.dependencies(self.name)
@@ -215,6 +223,7 @@ class Service:
                 await task
         for dependency in self.dependencies.values():
             await dependency.close()
+        self.tracing.shutdown()
 
     # -- internal endpoints (the supervisor's, not the shop's)
     async def _health(self, _: web.Request) -> web.Response:
@@ -268,9 +277,27 @@ class Service:
             if request.match_info.route.resource
             else "unmatched"
         )
-        parsed = traceparent_parse(request.headers.get("traceparent"))
-        trace = (parsed[0], new_span_id()) if parsed else (new_trace_id(), new_span_id())
-        request["trace"] = trace
+        with self.tracing.server_span(
+            f"{request.method} {route}",
+            request.headers,
+            **{
+                "http.route": route,
+                "http.request.method": request.method,
+                "sandbox.service": self.name,
+            },
+        ) as span:
+            parsed = traceparent_parse(request.headers.get("traceparent"))
+            trace_id = self.tracing.trace_id(span) or (parsed[0] if parsed else new_trace_id())
+            request["trace"] = (trace_id, new_span_id())
+            status, response = await self._handle(request, handler, route)
+            if span is not None:
+                span.set_attribute("http.response.status_code", status)
+            return response
+
+    async def _handle(
+        self, request: web.Request, handler: Handler, route: str
+    ) -> tuple[int, web.StreamResponse]:
+        trace = request["trace"]
         started = time.perf_counter()
         self.metrics.in_flight.labels(self.name).inc()
         status = 500
@@ -278,22 +305,22 @@ class Service:
             await self._inject(request)
             response = await handler(request)
             status = response.status
-            return response
+            return status, response
         except InjectedFailure as exc:
             status = exc.status
-            return web.json_response({"message": "injected failure"}, status=status)
+            return status, web.json_response({"message": "injected failure"}, status=status)
         except web.HTTPException as exc:
             status = exc.status
             raise
         except DependencyError as exc:
             status = 503 if exc.outcome != "refused" else (exc.status or 502)
-            return web.json_response({"message": str(exc)}, status=status)
+            return status, web.json_response({"message": str(exc)}, status=status)
         except Exception as exc:  # a bug or an injected failure: answer 500, log it
             status = 500
             self.logs.log(
                 "error", "request failed", route=route, error=repr(exc), trace_id=trace[0]
             )
-            return web.json_response({"message": "internal error"}, status=500)
+            return status, web.json_response({"message": "internal error"}, status=500)
         finally:
             elapsed = time.perf_counter() - started
             self._count_request()

@@ -119,7 +119,7 @@ class Loadgen(Service):
         self.budget.on_call()
         kind, method, path, body = self.request_for()
         timeout = aiohttp.ClientTimeout(total=float(k["user_timeout_ms"]) / 1000)
-        headers = {"traceparent": f"00-{new_trace_id()}-{new_span_id()}-01"}
+        trace_id = new_trace_id()  # every attempt of one user's request shares its trace
         started = time.perf_counter()
         outcome, attempt = "error", 0
         try:
@@ -127,9 +127,16 @@ class Loadgen(Service):
                 attempt += 1
                 self.user_attempts.labels(self.name, kind).inc()
                 try:
-                    async with self.session.request(
-                        method, path, json=body, timeout=timeout, headers=headers
-                    ) as response:
+                    headers: dict[str, str] = {}
+                    with self.tracing.client_span(
+                        f"user {kind}", headers, **{"sandbox.attempt": attempt}
+                    ) as span:
+                        if span is None:
+                            headers["traceparent"] = f"00-{trace_id}-{new_span_id()}-01"
+                        response = await self.session.request(
+                            method, path, json=body, timeout=timeout, headers=headers
+                        )
+                    async with response:
                         await response.read()
                         if response.status < 500 and response.status != 429:
                             outcome = "ok" if response.status < 400 else "refused"

@@ -1,0 +1,181 @@
+"""Sandbox figures: start latency, memory of a whole sandbox, and density.
+
+    .venv/bin/python benchmarks/sandbox.py [--starts 30] [--max-sandboxes 100] [--skip-density]
+
+- start latency: from LocalBackend.start() to the first good /metrics, median and p95
+  over `--starts` sandboxes started one after another (each stopped before the next);
+- memory of a whole sandbox under 5 requests/s: its cgroup's charge, and the sum of its
+  processes' PSS (shared pages counted in proportion);
+- density: sandboxes started one by one, each with 5 requests/s of load, until a start
+  takes over 1 s, memory runs short, or `--max-sandboxes` run; the count reached.
+
+Targets (the sandbox issue): median start < 300 ms, p95 < 600 ms, a whole sandbox
+< 120 MiB, 100 concurrent sandboxes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sandbox.backends.base import SandboxHandle, SandboxSpec
+from sandbox.backends.local import LocalBackend
+from sandbox.client import SandboxClient
+
+LOAD_RPS = 5.0
+START_LIMIT_S = 1.0
+MEMORY_RESERVE = 2 * 2**30
+
+
+def started(
+    backend: LocalBackend, session: str, load_rps: float | None = None
+) -> tuple[SandboxHandle, float]:
+    began = time.perf_counter()
+    handle = backend.start(SandboxSpec(session_id=session, load_rps=load_rps))
+    metrics = SandboxClient(handle.address).metrics()
+    if "sdlab_requests" not in metrics:
+        raise RuntimeError(f"{session}: /metrics answered without the RED metrics")
+    return handle, time.perf_counter() - began
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def mem_available() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def sandbox_pss(handle: SandboxHandle) -> int:
+    outer = int(handle.details["outer_pid"])
+    init = int(Path(f"/proc/{outer}/task/{outer}/children").read_text().split()[0])
+    namespace = os.readlink(f"/proc/{init}/ns/pid")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "ns" / "pid") != namespace:
+                continue
+            for line in (entry / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def cgroup_charge(handle: SandboxHandle) -> int | None:
+    record = handle.details.get("cgroup") or {}
+    for directory in record.get("dirs", []):
+        for name in ("memory.usage_in_bytes", "memory.current"):
+            path = Path(directory) / name
+            if path.exists():
+                return int(path.read_text())
+    return None
+
+
+def measure_starts(backend: LocalBackend, count: int) -> None:
+    backend.stop(started(backend, "bench-warm")[0])  # builds the database template once
+    times = []
+    for n in range(count):
+        handle, seconds = started(backend, f"bench-start-{n}")
+        times.append(seconds)
+        backend.stop(handle)
+    print(
+        f"start latency (spawn to first good /metrics), n={count}: median "
+        f"{statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms, "
+        f"max {max(times) * 1000:.0f} ms  (targets: median < 300 ms, p95 < 600 ms)",
+        flush=True,
+    )
+
+
+def measure_memory(backend: LocalBackend) -> None:
+    handle, _ = started(backend, "bench-memory", load_rps=LOAD_RPS)
+    try:
+        time.sleep(15)
+        pss = sandbox_pss(handle) / 2**20
+        charge = cgroup_charge(handle)
+        charged = f"{charge / 2**20:.0f} MiB" if charge is not None else "n/a (no cgroup)"
+        print(
+            f"memory of a whole sandbox at {LOAD_RPS:g} req/s: PSS of its processes {pss:.0f} MiB, "
+            f"cgroup charge {charged}  (target < 120 MiB)",
+            flush=True,
+        )
+    finally:
+        backend.stop(handle)
+
+
+def measure_density(backend: LocalBackend, limit: int) -> None:
+    handles: list[SandboxHandle] = []
+    last = 0.0
+    reason = f"reached {limit}"
+    try:
+        while len(handles) < limit:
+            if mem_available() < MEMORY_RESERVE:
+                reason = "memory ran short"
+                break
+            handle, last = started(backend, f"bench-dense-{len(handles)}", load_rps=LOAD_RPS)
+            handles.append(handle)
+            if len(handles) % 10 == 0:
+                print(
+                    f"  {len(handles)} sandboxes running, last start {last * 1000:.0f} ms, "
+                    f"{mem_available() / 2**30:.1f} GiB available, load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+            if last > START_LIMIT_S:
+                reason = f"a start took {last:.2f} s"
+                break
+        time.sleep(10)
+        healthy = sum(1 for h in handles if SandboxClient(h.address).health().get("ready"))
+        served = []
+        for h in handles[:: max(1, len(handles) // 10)]:
+            figures = SandboxClient(h.address).figures()
+            served.append(figures.get("users.success_ratio") or 0.0)
+        print(
+            f"density at {LOAD_RPS:g} req/s each: {len(handles)} sandboxes ({reason}); "
+            f"{healthy} healthy; last start {last * 1000:.0f} ms; sampled success ratio "
+            f"min {min(served):.2f}; load average {os.getloadavg()[0]:.1f}  "
+            "(target 100 with starts < 1 s)",
+            flush=True,
+        )
+    finally:
+        for handle in handles:
+            backend.stop(handle)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--starts", type=int, default=30)
+    parser.add_argument("--max-sandboxes", type=int, default=100)
+    parser.add_argument("--skip-density", action="store_true")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="sdlb-", dir="/tmp"))
+    backend = LocalBackend(root=root)
+    try:
+        measure_starts(backend, args.starts)
+        measure_memory(backend)
+        if not args.skip_density:
+            measure_density(backend, args.max_sandboxes)
+    finally:
+        for handle in backend.list():
+            backend.stop(handle)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""A sandbox is contained: a leak at its maximum is stopped by the sandbox's own limit
+while the host and a neighbour carry on; its processes live in a network namespace with
+nothing but loopback; stopping it (from any process) leaves nothing behind; it stops
+itself at the end of its TTL; the backend's list() finds sandboxes a crash orphaned."""
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox.backends.base import SandboxStatus
+from sandbox.backends.local import LocalBackend, end_reason
+from sandbox.isolation import Limits
+from tests.sandbox.conftest import sandbox_host_pids
+
+WAIT_S = 60
+
+
+def wait_until(predicate, what: str, seconds: float = WAIT_S):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.25)
+
+
+def oom_kills(handle) -> int:
+    total = 0
+    for directory in handle.details["cgroup"]["dirs"]:
+        control = Path(directory) / "memory.oom_control"
+        if control.exists():
+            pairs = dict(line.split() for line in control.read_text().splitlines())
+            total += int(pairs.get("oom_kill", 0))
+        events = Path(directory) / "memory.events"
+        if events.exists():
+            pairs = dict(line.split() for line in events.read_text().splitlines())
+            total += int(pairs.get("oom_kill", 0))
+    return total
+
+
+def test_memory_leak_at_its_maximum_is_stopped_by_the_sandbox_limit(start_sandbox):
+    leaky, client = start_sandbox(
+        limits=Limits(memory_bytes=256 * 2**20, cpu_millicores=1000, max_pids=128)
+    )
+    _, neighbour_client = start_sandbox()
+    # Without cgroups each process is capped instead (RLIMIT_AS): the leaking one fails.
+    limit = "RLIMIT_AS" if leaky.details["limits_via"] == "rlimit" else "cgroup"
+    client.load(rate_rps=50)
+    client.scenario_enable("memory-leak", {"leak_kb": 4096})
+
+    def leaker_was_stopped():
+        gateway = client.state()["services"]["gateway"]
+        return gateway["restarts"] >= 1 and gateway["last_exit"]
+
+    how = wait_until(leaker_was_stopped, f"the {limit} limit to stop the leaking gateway")
+    assert "signal 9" in how or "exited" in how
+    if limit == "cgroup":
+        assert oom_kills(leaky) >= 1
+    # The sandbox itself lives on (its supervisor restarted the service) and so does its neighbour.
+    assert client.health()["ready"]
+    assert neighbour_client.health()["ready"]
+    assert neighbour_client.state()["services"]["gateway"]["restarts"] == 0
+    # And the host can still allocate what the leak could not.
+    assert len(bytearray(300 * 2**20)) == 300 * 2**20
+
+
+def test_sandbox_processes_see_only_their_own_loopback(sandbox):
+    handle, _ = sandbox
+    host_net = os.readlink("/proc/self/ns/net")
+    pids = sandbox_host_pids(handle)
+    assert len(pids) >= 9  # supervisor, seven services, the proxy
+    for pid in pids.values():
+        assert os.readlink(f"/proc/{pid}/ns/net") != host_net
+        lines = Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]
+        interfaces = {line.split(":")[0].strip() for line in lines}
+        assert interfaces == {"lo"}
+        routes = Path(f"/proc/{pid}/net/route").read_text().splitlines()[1:]
+        assert routes == []  # no way out: not even a default route
+
+
+def test_two_sandboxes_do_not_share_a_network(start_sandbox):
+    first, _ = start_sandbox()
+    second, _ = start_sandbox()
+    first_net = {os.readlink(f"/proc/{p}/ns/net") for p in sandbox_host_pids(first).values()}
+    second_net = {os.readlink(f"/proc/{p}/ns/net") for p in sandbox_host_pids(second).values()}
+    assert len(first_net) == 1
+    assert first_net.isdisjoint(second_net)
+
+
+def test_limits_are_those_of_the_spec(start_sandbox):
+    handle, _ = start_sandbox(
+        limits=Limits(memory_bytes=300 * 2**20, cpu_millicores=700, max_pids=96)
+    )
+    if handle.details["limits_via"] != "cgroup-v1":
+        return  # v2 and rlimit layouts are covered by tests/sandbox/test_isolation.py
+    dirs = [Path(d) for d in handle.details["cgroup"]["dirs"]]
+    values = {}
+    for directory in dirs:
+        for name in ("memory.limit_in_bytes", "pids.max", "cpu.cfs_quota_us"):
+            if (directory / name).exists():
+                values[name] = (directory / name).read_text().strip()
+    assert values["memory.limit_in_bytes"] == str(300 * 2**20)
+    assert values["pids.max"] == "96"
+    assert values.get("cpu.cfs_quota_us", "70000") == "70000"
+
+
+def test_stopping_from_another_process_leaves_no_process_namespace_or_cgroup(
+    backend, start_sandbox
+):
+    handle, client = start_sandbox()
+    client.load(rate_rps=10)
+    pids = sandbox_host_pids(handle)
+    namespace = os.readlink(f"/proc/{next(iter(pids.values()))}/ns/pid")
+    cgroup_dirs = [Path(d) for d in (handle.details["cgroup"] or {}).get("dirs", [])]
+
+    elsewhere = LocalBackend(root=backend.root)  # another worker: it never started this sandbox
+    assert handle.sandbox_id in {h.sandbox_id for h in elsewhere.list()}
+    elsewhere.stop(handle)
+
+    for pid in pids.values():
+        with contextlib.suppress(OSError):  # gone, as it should be
+            assert os.readlink(f"/proc/{pid}/ns/pid") != namespace
+    still_there = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "ns" / "pid") == namespace:
+                    still_there.append(entry.name)
+            except OSError:
+                continue
+    assert still_there == []
+    assert not any(d.exists() for d in cgroup_dirs)
+    assert not Path(handle.details["run_dir"]).exists()
+    assert elsewhere.status(handle) == SandboxStatus.STOPPED
+    backend.running.pop(handle.sandbox_id, None)  # its Popen is reaped by the fixture's backend
+
+
+def test_a_sandbox_stops_itself_when_its_ttl_ends(backend, start_sandbox):
+    handle, _ = start_sandbox(ttl_seconds=10)
+    assert backend.status(handle) == SandboxStatus.RUNNING
+    wait_until(
+        lambda: backend.status(handle) == SandboxStatus.EXPIRED, "the TTL to end the sandbox", 40
+    )
+    assert end_reason(handle) == "expired"
+    backend.stop(handle)
+    assert backend.status(handle) == SandboxStatus.STOPPED
+
+
+def test_a_spec_with_a_bad_scenario_fails_to_start_with_the_reason(backend, start_sandbox):
+    from sandbox.backends.base import SandboxStartError
+
+    with pytest.raises(SandboxStartError) as caught:
+        start_sandbox(scenarios=(("retry-storm", {"delay_ms": 1}),))
+    assert "delay_ms must be between 50 and 5000 ms" in caught.value.log_tail
+    assert backend.list() == []  # nothing left behind
