@@ -174,6 +174,7 @@ def main() -> None:
     finally:
         for handle in backend.list():
             backend.stop(handle)
+        backend.close()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
             print(render(state.get("figures", {}), state), flush=True)
     finally:
         backend.stop(handle)
+        backend.close()
         print("sandbox stopped and removed", flush=True)
     return 0
 

@@ -5,19 +5,25 @@ Unix socket in its run directory. See sandbox.isolation for what that guarantees
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import secrets
+import select
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from sandbox.backends.base import SandboxHandle, SandboxSpec, SandboxStartError, SandboxStatus
 from sandbox.client import SandboxClient
 from sandbox.isolation import DEFAULT_HIDDEN, Cgroup, IsolatedProcess, spawn_isolated
+from sandbox.isolation import _hidden as hidden_dirs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
@@ -29,13 +35,96 @@ def default_root() -> Path:
     return Path(os.environ.get("SANDBOX_ROOT") or "/tmp/sdlab-sandboxes")  # noqa: S108
 
 
+class ForkedSandbox:
+    """A sandbox the zygote forked: not our child, so watched through a pidfd."""
+
+    def __init__(self, pid: int, name: str, cgroup: Cgroup | None) -> None:
+        self.pid = pid
+        self.name = name
+        self.cgroup = cgroup
+        self.limits_via = f"cgroup-{cgroup.version}" if cgroup else "rlimit"
+        self.pidfd = os.pidfd_open(pid)
+
+    def poll(self) -> int | None:
+        return None if _alive(self.pid) else 0
+
+    def terminate(self, grace_seconds: float = 5.0) -> None:
+        """SIGTERM (the outer process passes it to the supervisor), then SIGKILL, then the
+        cgroup goes. PID 1 dies with the outer process, and the namespace with PID 1."""
+        poller = select.poll()
+        poller.register(self.pidfd, select.POLLIN)
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self.pidfd, signal.SIGTERM)
+        if not poller.poll(grace_seconds * 1000) and _alive(self.pid):
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            poller.poll(10_000)
+        os.close(self.pidfd)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+
+
 class LocalBackend:
     name = "local"
 
-    def __init__(self, root: Path | None = None, python: str = sys.executable) -> None:
+    def __init__(
+        self, root: Path | None = None, python: str = sys.executable, zygote: bool = True
+    ) -> None:
         self.root = Path(root or default_root()).resolve()
         self.python = python
-        self.running: dict[str, IsolatedProcess] = {}
+        self.running: dict[str, IsolatedProcess | ForkedSandbox] = {}
+        self.use_zygote = zygote
+        self.zygote: subprocess.Popen[bytes] | None = None
+        self.zygote_socket = self.root / "zygote.sock"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "SANDBOX_DISK_QUOTA_MB": str(DISK_QUOTA_MB),
+        }
+
+    def _zygote_ready(self) -> bool:
+        """Starts the fork server on first use; False if it cannot run here."""
+        if not self.use_zygote:
+            return False
+        if self.zygote is not None and self.zygote.poll() is None:
+            return True
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.zygote = subprocess.Popen(  # noqa: S603
+            [self.python, "-m", "sandbox.zygote", "--socket", str(self.zygote_socket)],
+            cwd=REPO_ROOT,
+            env={**os.environ, **self._env()},
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.root / "zygote.log", "ab"),  # noqa: SIM115
+        )
+        atexit.register(self.close)  # the fork server ends with the process that started it
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.zygote.poll() is None:
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(str(self.zygote_socket))
+                return True
+            time.sleep(0.01)
+        self.close()
+        self.use_zygote = False
+        return False
+
+    def close(self) -> None:
+        """Stops the fork server (running sandboxes go on until stopped or expired)."""
+        if self.zygote is not None:
+            self.zygote.terminate()
+            try:
+                self.zygote.wait(10)
+            except subprocess.TimeoutExpired:
+                self.zygote.kill()
+                self.zygote.wait()
+            self.zygote = None
+        with contextlib.suppress(FileNotFoundError):
+            self.zygote_socket.unlink()
+        log = self.root / "zygote.log"
+        with contextlib.suppress(FileNotFoundError):
+            if log.stat().st_size == 0:
+                log.unlink()  # kept only when it has something to say
 
     def _run_dir(self, sandbox_id: str) -> Path:
         return self.root / sandbox_id
@@ -63,15 +152,8 @@ class LocalBackend:
             argv += ["--scenario", f"{slug}={json.dumps(parameters)}"]
         if spec.load_rps is not None:
             argv += ["--load-rps", str(spec.load_rps)]
-        env = {
-            "PYTHONPATH": str(REPO_ROOT),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "SANDBOX_DISK_QUOTA_MB": str(DISK_QUOTA_MB),
-        }
         hide = (*DEFAULT_HIDDEN, str(self.root), str(REPO_ROOT / ".run"))
-        process = spawn_isolated(
-            argv, name=sandbox_id, run_dir=run_dir, limits=spec.limits, env=env, hide=hide
-        )
+        process = self._spawn(argv, sandbox_id, run_dir, spec, hide)
         self.running[sandbox_id] = process
         handle = SandboxHandle(
             backend=self.name,
@@ -94,6 +176,43 @@ class LocalBackend:
             raise
         return handle
 
+    def _spawn(
+        self,
+        argv: list[str],
+        sandbox_id: str,
+        run_dir: Path,
+        spec: SandboxSpec,
+        hide: tuple[str, ...],
+    ) -> IsolatedProcess | ForkedSandbox:
+        """Forked by the zygote where it runs (milliseconds), else a new interpreter."""
+        if self._zygote_ready():
+            from sandbox import zygote
+
+            answer = zygote.request(
+                str(self.zygote_socket),
+                {
+                    "argv": argv[3:],  # the runtime's own arguments
+                    "name": sandbox_id,
+                    "run_dir": str(run_dir),
+                    "limits": asdict(spec.limits),
+                    "hide": [str(path) for path in hidden_dirs(hide, run_dir)],
+                    "env": self._env(),
+                },
+            )
+            record = answer["cgroup"]
+            cgroup = None
+            if record:
+                cgroup = Cgroup(
+                    record["name"],
+                    record["version"],
+                    tuple(Path(d) for d in record["dirs"]),
+                    frozenset(record["controllers"]),
+                )
+            return ForkedSandbox(int(answer["pid"]), sandbox_id, cgroup)
+        return spawn_isolated(
+            argv, name=sandbox_id, run_dir=run_dir, limits=spec.limits, env=self._env(), hide=hide
+        )
+
     @staticmethod
     def _cgroup_record(cgroup: Cgroup | None) -> dict | None:
         if cgroup is None:
@@ -105,7 +224,7 @@ class LocalBackend:
             "controllers": sorted(cgroup.controllers),
         }
 
-    def _wait_ready(self, handle: SandboxHandle, process: IsolatedProcess) -> None:
+    def _wait_ready(self, handle: SandboxHandle, process: IsolatedProcess | ForkedSandbox) -> None:
         client = SandboxClient(handle.address, timeout=2.0)
         socket_path = Path(handle.details["run_dir"]) / "control.sock"
         deadline = time.monotonic() + START_TIMEOUT_S

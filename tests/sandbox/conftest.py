@@ -26,6 +26,7 @@ def backend() -> Iterator[LocalBackend]:
     finally:
         for handle in backend.list():
             backend.stop(handle)
+        backend.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
