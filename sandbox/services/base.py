@@ -23,6 +23,8 @@ from sandbox.tracing import Tracing
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 INTERNAL_PREFIX = "/_"
+IDLE_S = 5.0  # how long an idle background loop sleeps unless a knob wakes it
+GAUGE_PERIOD_S = 1.0  # the supervisor samples once a second at most
 
 
 class DependencyError(Exception):
@@ -76,16 +78,26 @@ class Dependency:
             self.budget_ratio = ratio
 
     async def call(
-        self, method: str, path: str, *, json: Any = None, trace: tuple[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        trace: tuple[str, str] | None = None,
+        timeout_s: float | None = None,
     ) -> Any:
-        """Returns the decoded JSON body, or raises DependencyError."""
+        """Returns the decoded JSON body, or raises DependencyError. `timeout_s` overrides
+        the client timeout knob (for a long poll)."""
         self._configure()
         metrics = self.service.metrics
         labels = (self.service.name, self.name)
         started = time.perf_counter()
         breaker_on = bool(self.knob("client_breaker"))
         retries = int(self.knob("client_retries"))
-        timeout = aiohttp.ClientTimeout(total=float(self.knob("client_timeout_ms")) / 1000)
+        seconds = (
+            timeout_s if timeout_s is not None else float(self.knob("client_timeout_ms")) / 1000
+        )
+        timeout = aiohttp.ClientTimeout(total=seconds)
         self.budget.on_call()
         outcome, status, attempt = "error", None, 0
         try:
@@ -179,6 +191,7 @@ class Service:
         self.background: list[asyncio.Task[Any]] = []
         self.served = 0
         self.recycling = False
+        self.knob_waiters: set[asyncio.Future[None]] = set()
 
     # -- clock: skewed by a knob, as a real machine's clock can be
     def now(self) -> float:
@@ -256,6 +269,9 @@ class Service:
             )
         changed = {k: v for k, v in given.items() if self.knobs.get(k) != v}
         self.knobs.update(given)
+        for waiter in list(self.knob_waiters):
+            if not waiter.done():
+                waiter.set_result(None)
         if changed:
             self.logs.log("info", "knobs changed", changed=changed)
             if "nice" in changed:
@@ -357,6 +373,17 @@ class Service:
             self.metrics.injected.labels(self.name, "error").inc()
             raise InjectedFailure(int(k["error_status"]))
 
+    async def knobs_wait(self, timeout: float) -> None:
+        """Sleeps until a knob changes or `timeout` passes: idle loops cost no wake-ups."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.knob_waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self.knob_waiters.discard(waiter)
+
     def _renice(self, niceness: int) -> None:
         """Lower priority is always allowed; raising it back needs privileges we may lack."""
         try:
@@ -387,7 +414,7 @@ class Service:
         while True:
             ratio = float(self.knobs.get("background_cpu_ratio", 0.0))
             if ratio <= 0:
-                await asyncio.sleep(0.1)
+                await self.knobs_wait(IDLE_S)
                 continue
             burn_cpu(0.01 * ratio)
             await asyncio.sleep(0.01 * (1 - ratio))
@@ -397,6 +424,10 @@ class Service:
         is used up (a runaway log, say); `disk_cleanup` rotates it away."""
         path = os.path.join(data_dir(), f"{self.name}-fill.bin")
         while True:
+            idle = not self.knobs.get("disk_fill_mb_per_s") and not self.knobs.get("disk_cleanup")
+            if idle:
+                await self.knobs_wait(IDLE_S)  # nothing to do until a knob says so
+                continue
             await asyncio.sleep(0.1)
             if self.knobs.get("disk_cleanup") and os.path.exists(path):
                 os.unlink(path)

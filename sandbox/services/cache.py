@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.mechanisms import TTLCache
-from sandbox.services.base import Service
+from sandbox.services.base import GAUGE_PERIOD_S, Service
 
 
 class Cache(Service):
@@ -45,7 +45,7 @@ class Cache(Service):
     async def gauges(self) -> None:
         while True:
             self.publish()
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(GAUGE_PERIOD_S)
 
     def publish(self) -> None:
         s = self.store

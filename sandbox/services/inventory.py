@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from sandbox.mechanisms import Pool, Rejected
-from sandbox.services.base import Service, disk_quota_bytes, disk_used_bytes
+from sandbox.services.base import GAUGE_PERIOD_S, Service, disk_quota_bytes, disk_used_bytes
 
 T = TypeVar("T")
 PRODUCTS = 60_000
@@ -151,7 +151,7 @@ class Inventory(Service):
                 self.metrics.pool_waiting.labels(self.name, "db").set(len(self.pool.waiters))
             self.thread_busy.labels(self.name).set(self.threads_busy)
             self.thread_queued.labels(self.name).set(self.threads_queued)
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(GAUGE_PERIOD_S)
 
     async def run(self, query: str, work: Callable[[sqlite3.Connection], T]) -> T:
         """Borrows a connection from the pool, runs `work` on a pool thread, gives it back."""

@@ -12,7 +12,7 @@ import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
 from sandbox.mechanisms import RetryBudget, backoff_delay
-from sandbox.services.base import Service
+from sandbox.services.base import IDLE_S, Service
 from sandbox.telemetry import LATENCY_BUCKETS, new_span_id, new_trace_id
 
 POPULAR_PRODUCTS = 1000
@@ -79,7 +79,7 @@ class Loadgen(Service):
             while True:
                 rate = float(self.knobs["rate_rps"])
                 if rate <= 0:
-                    await asyncio.sleep(0.1)
+                    await self.knobs_wait(IDLE_S)
                     next_at = loop.time()
                     continue
                 next_at = max(next_at + random.expovariate(rate), loop.time() - 1.0)

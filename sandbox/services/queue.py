@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.services.base import Service
+from sandbox.services.base import GAUGE_PERIOD_S, Service
 
 CAPACITY = 10_000
 
@@ -45,7 +45,7 @@ class Queue(Service):
             self.depth.labels(self.name).set(len(self.items))
             age = time.monotonic() - self.items[0][0] if self.items else 0.0
             self.oldest.labels(self.name).set(age)
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(GAUGE_PERIOD_S)
 
     async def enqueue(self, request: web.Request) -> web.Response:
         message = await request.json()

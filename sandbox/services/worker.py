@@ -27,7 +27,8 @@ class Worker(Service):
         queue, inventory = self.dependencies["queue"], self.dependencies["inventory"]
         while True:
             try:
-                polled = await queue.call("GET", "/dequeue?wait_ms=500")
+                # A long poll: an idle worker asks a few times a minute, not twice a second.
+                polled = await queue.call("GET", "/dequeue?wait_ms=3000", timeout_s=4.0)
             except DependencyError:
                 await asyncio.sleep(0.2)
                 continue

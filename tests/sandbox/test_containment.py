@@ -5,6 +5,9 @@ itself at the end of its TTL; the backend's list() finds sandboxes a crash orpha
 
 import contextlib
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -157,3 +160,37 @@ def test_a_spec_with_a_bad_scenario_fails_to_start_with_the_reason(backend, star
         start_sandbox(scenarios=(("retry-storm", {"delay_ms": 1}),))
     assert "delay_ms must be between 50 and 5000 ms" in caught.value.log_tail
     assert backend.list() == []  # nothing left behind
+
+
+PROBE = """
+import socket, sys
+for host, port in (("127.0.0.1", 5432), ("127.0.0.1", 6379), ("8.8.8.8", 53)):
+    try:
+        socket.create_connection((host, port), 2).close()
+        print("reached", host, port)
+    except OSError as exc:
+        print("blocked", host, port, type(exc).__name__)
+"""
+
+
+@pytest.mark.skipif(shutil.which("nsenter") is None, reason="nsenter (util-linux) is not installed")
+def test_from_inside_the_sandbox_network_the_host_services_are_unreachable(sandbox):
+    """Enters only the sandbox's network namespace and tries what a sandbox could try."""
+    handle, _ = sandbox
+    supervisor = sandbox_host_pids(handle)[1]
+    host = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert "reached 127.0.0.1 5432" in host.stdout  # the host itself does reach PostgreSQL
+    assert "reached 127.0.0.1 6379" in host.stdout
+    inside = subprocess.run(
+        ["nsenter", f"--net=/proc/{supervisor}/ns/net", "--", sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "blocked 127.0.0.1 5432 ConnectionRefusedError" in inside.stdout
+    assert "blocked 127.0.0.1 6379 ConnectionRefusedError" in inside.stdout
+    assert "blocked 8.8.8.8 53" in inside.stdout
+    assert "reached" not in inside.stdout
