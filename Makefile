@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_WORKERS ?= 2
 
-.PHONY: install dev test check lint typecheck contracts pytest lock bench clean
+.PHONY: install dev test check lint typecheck contracts pytest lock bench bench-sandbox clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ lock:
 
 bench: install
 	$(PY) -m config.localservices run -- $(PY) benchmarks/tenants.py
+
+bench-sandbox: install
+	$(PY) benchmarks/sandbox.py
 
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache
