@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sandbox.backends.base import SandboxHandle, SandboxSpec
-from sandbox.backends.local import LocalBackend
+from sandbox.backends.local import LocalBackend, host_pids
 from sandbox.client import SandboxClient
 
 LOAD_RPS = 5.0
@@ -59,17 +59,10 @@ def mem_available() -> int:
 
 
 def sandbox_pss(handle: SandboxHandle) -> int:
-    outer = int(handle.details["outer_pid"])
-    init = int(Path(f"/proc/{outer}/task/{outer}/children").read_text().split()[0])
-    namespace = os.readlink(f"/proc/{init}/ns/pid")
     total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in host_pids(handle).values():
         try:
-            if os.readlink(entry / "ns" / "pid") != namespace:
-                continue
-            for line in (entry / "smaps_rollup").read_text().splitlines():
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     total += int(line.split()[1]) * 1024
         except OSError:

@@ -105,6 +105,13 @@ _V2_LEAF = "sandbox"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _RUN_DIR_FD = 9  # dash redirects only single-digit fds
+_KEEP_FDS = (8, 7, 6, 5)  # the kept directories' fds, opened before the tmpfs hides them
+# The interpreter and this library: a sandbox must still see them if they live under /tmp.
+DEFAULT_KEPT: tuple[str, ...] = (
+    sys.prefix,
+    sys.base_prefix,
+    str(Path(__file__).resolve().parents[1]),
+)
 _KILL_TIMEOUT = 10.0
 
 _SIOCGIFFLAGS = 0x8913
@@ -469,26 +476,78 @@ def _hidden(hide: Iterable[str | os.PathLike[str]], run_dir: Path) -> list[Path]
     return chosen
 
 
+@dataclass(frozen=True)
+class MountPlan:
+    """What PID 1 mounts, in order: `hidden` (empty tmpfs), then `kept` bound back read-only
+    (the program's own code, when it lives under a hidden directory such as /tmp), then
+    `hidden_inside` (hidden directories that lie inside a kept one), then run_dir."""
+
+    hidden: tuple[Path, ...]
+    kept: tuple[Path, ...]
+    hidden_inside: tuple[Path, ...]
+
+
+def mount_plan(
+    hide: Iterable[str | os.PathLike[str]],
+    run_dir: Path,
+    keep: Iterable[str | os.PathLike[str]] = (),
+) -> MountPlan:
+    hidden = _hidden(hide, run_dir)
+    wanted = {Path(os.path.realpath(k)) for k in keep if os.path.isdir(k)}
+    kept = sorted(
+        (
+            k
+            for k in wanted
+            if any(k.is_relative_to(h) for h in hidden) and not run_dir.is_relative_to(k)
+        ),
+        key=lambda path: len(path.parts),
+    )
+    kept = [k for k in kept if not any(k != other and k.is_relative_to(other) for other in kept)]
+    if len(kept) > len(_KEEP_FDS):
+        raise ValueError(f"at most {len(_KEEP_FDS)} directories can be kept, not {len(kept)}")
+    inside = sorted(
+        {Path(os.path.realpath(h)) for h in hide if os.path.isdir(h)} - set(hidden),
+        key=lambda path: len(path.parts),
+    )
+    hidden_inside = [
+        h
+        for h in inside
+        if any(h.is_relative_to(k) for k in kept) and not h.is_relative_to(run_dir)
+    ]
+    return MountPlan(tuple(hidden), tuple(kept), tuple(hidden_inside))
+
+
 def _fstab_field(path: Path) -> str:
     text = str(path).replace("\\", "\\134")
     return text.replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
 
 
-def _fstab(hidden: Sequence[Path], run_dir: Path, limits: Limits) -> bytes:
+def _fstab(plan: MountPlan, run_dir: Path, limits: Limits) -> bytes:
     """What ``mount -a`` does inside, in order: an empty tmpfs over each hidden directory
-    (same mode as the host's), then run_dir bound back at its own path, read-write."""
-    lines = [
-        f"sdlab-hidden {_fstab_field(path)} tmpfs rw,nosuid,nodev,size={limits.memory_bytes},"
-        f"mode={stat.S_IMODE(path.stat().st_mode):o} 0 0"
-        for path in hidden
+    (same mode as the host's), the kept directories bound back read-only (and what is
+    hidden inside them hidden again), then run_dir bound back at its own path, read-write."""
+
+    def tmpfs(path: Path) -> str:
+        return (
+            f"sdlab-hidden {_fstab_field(path)} tmpfs rw,nosuid,nodev,size={limits.memory_bytes},"
+            f"mode={stat.S_IMODE(path.stat().st_mode):o},X-mount.mkdir 0 0"
+        )
+
+    lines = [tmpfs(path) for path in plan.hidden]
+    lines += [
+        f"/proc/self/fd/{fd} {_fstab_field(path)} none bind,ro,X-mount.mkdir 0 0"
+        for fd, path in zip(_KEEP_FDS, plan.kept, strict=False)
     ]
+    lines += [tmpfs(path) for path in plan.hidden_inside]
     lines.append(f"/proc/self/fd/{_RUN_DIR_FD} {_fstab_field(run_dir)} none bind,X-mount.mkdir 0 0")
     return ("\n".join(lines) + "\n").encode()
 
 
-def _inner_script(run_dir: Path, limits: Limits, *, rlimits: bool) -> str:
-    """PID 1's steps before it becomes argv; stdin is the fstab, run_dir is opened first
-    because the tmpfs over its parent hides it."""
+def _inner_script(
+    run_dir: Path, limits: Limits, *, rlimits: bool, kept: Sequence[Path] = ()
+) -> str:
+    """PID 1's steps before it becomes argv; stdin is the fstab, run_dir (and each kept
+    directory) is opened first because the tmpfs over its parent hides it."""
     quote, run, mount = shlex.quote, shlex.quote(str(run_dir)), shlex.quote(_tool("mount"))
     ip = shutil.which("ip", path=_DEFAULT_PATH)
     loopback = (
@@ -496,11 +555,18 @@ def _inner_script(run_dir: Path, limits: Limits, *, rlimits: bool) -> str:
         if ip
         else f"{quote(sys.executable)} -I -S -c {quote(_LOOPBACK_UP_CODE)}"
     )
+    opened = [
+        f"exec {fd}<{quote(str(path))} || exit 123"
+        for fd, path in zip(_KEEP_FDS, kept, strict=False)
+    ]
+    closed = [f"exec {fd}<&-" for fd in _KEEP_FDS[: len(kept)]]
     lines = [
         f"exec {_RUN_DIR_FD}<{run} || exit 121",
+        *opened,
         f"{loopback} || exit 122",
         f"{mount} -a -c -T /proc/self/fd/0 || exit 123",
         f"{mount} -o remount,bind,ro / || exit 124",
+        *closed,
         f"exec {_RUN_DIR_FD}<&- </dev/null",
         f"cd {run} || exit 121",
     ]
@@ -640,6 +706,7 @@ def spawn_isolated(
     hide: Iterable[str | os.PathLike[str]] = DEFAULT_HIDDEN,
     use_cgroups: bool = True,
     log_path: Path | None = None,
+    keep: Iterable[str | os.PathLike[str]] = DEFAULT_KEPT,
 ) -> IsolatedProcess:
     """Start ``argv`` as PID 1 of a new sandbox and return without waiting for it.
 
@@ -647,7 +714,9 @@ def spawn_isolated(
     missing; it is the sandbox's working directory and HOME. The environment is PATH,
     LANG and HOME plus ``env``: the caller's own (database URLs, secrets) is not passed.
     stdout and stderr are appended to ``log_path`` (default ``run_dir/sandbox.log``).
-    ``use_cgroups=False`` forces the rlimit fallback.
+    ``use_cgroups=False`` forces the rlimit fallback. ``keep``: directories the program
+    needs (its interpreter, its code) bound back read-only if they lie under a hidden one,
+    as when the whole checkout lives under /tmp.
     """
     _check_name(name)
     if not isinstance(limits, Limits):
@@ -658,15 +727,19 @@ def spawn_isolated(
     environment = {"PATH": _DEFAULT_PATH, "LANG": "C.UTF-8", "HOME": str(run_dir), **(env or {})}
     program = _resolve_program(argv[0], environment["PATH"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    hidden = _hidden(hide, run_dir)
-    for path in hidden:
-        if Path(program).is_relative_to(path) and not Path(program).is_relative_to(run_dir):
+    plan = mount_plan(hide, run_dir, keep)
+    for path in plan.hidden:
+        visible = Path(program).is_relative_to(run_dir) or any(
+            Path(program).is_relative_to(k) for k in plan.kept
+        )
+        if Path(program).is_relative_to(path) and not visible:
             raise ValueError(f"sandbox program {program} is under {path}, hidden from the sandbox")
     cgroup = Cgroup.create(name, limits) if use_cgroups and cgroup_support() != "none" else None
     fstab = os.memfd_create("sdlab-fstab", os.MFD_CLOEXEC)
     try:
-        os.write(fstab, _fstab(hidden, run_dir, limits))
-        outer = _outer_script(name, cgroup, _inner_script(run_dir, limits, rlimits=cgroup is None))
+        os.write(fstab, _fstab(plan, run_dir, limits))
+        inner = _inner_script(run_dir, limits, rlimits=cgroup is None, kept=plan.kept)
+        outer = _outer_script(name, cgroup, inner)
         with open(log_path or run_dir / "sandbox.log", "ab") as log:
             popen = subprocess.Popen(  # noqa: S603 (running the caller's argv is the point)
                 ["/bin/sh", "-c", outer, f"sdlab-{name}", program, *argv[1:]],

@@ -37,6 +37,7 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "error_burst_off_s": Knob(0.0, "max", "quiet time between bursts"),
     "cpu_burn_ms": Knob(0.0, "sum", "CPU work done in the handler per request"),
     "background_cpu_ratio": Knob(0.0, "max", "share of a core burnt by a background loop"),
+    "background_cpu_cap": Knob(1.0, "min", "the most of a core background work may take"),
     "leak_kb_per_request": Knob(0.0, "sum", "memory retained per request, never freed"),
     "disk_fill_mb_per_s": Knob(0.0, "sum", "data written to the service's disk every second"),
     "disk_cleanup": Knob(False, "any", "rotate: delete what the filler wrote and stop filling"),

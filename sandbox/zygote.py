@@ -79,16 +79,25 @@ def _pid1(request: dict[str, Any]) -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the outer process gone: so are we
     run_dir = request["run_dir"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    # Opened in this mount namespace, before the tmpfs over its parent hides it.
+    # Opened in this mount namespace, before the tmpfs over their parents hides them.
     run_dir_fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    kept = [(path, os.open(path, os.O_RDONLY | os.O_DIRECTORY)) for path in request.get("kept", [])]
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for hidden in request["hide"]:
+        _mount("sdlab-hidden", hidden, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for path, fd in kept:  # the interpreter and the code, when they live under /tmp
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        os.close(fd)
+        locked = sum(ms for st, ms in ST_TO_MS.items() if os.statvfs(path).f_flag & st)
+        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked)
+    for hidden in request.get("hidden_inside", []):
         _mount("sdlab-hidden", hidden, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
     os.makedirs(run_dir, exist_ok=True)
     _mount(f"/proc/self/fd/{run_dir_fd}", run_dir, None, MS_BIND | MS_REC)
     os.close(run_dir_fd)
-    kept = sum(ms for st, ms in ST_TO_MS.items() if os.statvfs("/").f_flag & st)
-    _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+    locked = sum(ms for st, ms in ST_TO_MS.items() if os.statvfs("/").f_flag & st)
+    _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked)
     bring_loopback_up()
     if request.get("rlimits"):
         import resource

@@ -22,8 +22,7 @@ from pathlib import Path
 
 from sandbox.backends.base import SandboxHandle, SandboxSpec, SandboxStartError, SandboxStatus
 from sandbox.client import SandboxClient
-from sandbox.isolation import DEFAULT_HIDDEN, Cgroup, IsolatedProcess, spawn_isolated
-from sandbox.isolation import _hidden as hidden_dirs
+from sandbox.isolation import DEFAULT_HIDDEN, Cgroup, IsolatedProcess, mount_plan, spawn_isolated
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
@@ -185,9 +184,11 @@ class LocalBackend:
         hide: tuple[str, ...],
     ) -> IsolatedProcess | ForkedSandbox:
         """Forked by the zygote where it runs (milliseconds), else a new interpreter."""
+        keep = (str(REPO_ROOT), sys.prefix, sys.base_prefix)
         if self._zygote_ready():
             from sandbox import zygote
 
+            plan = mount_plan(hide, run_dir, keep)
             answer = zygote.request(
                 str(self.zygote_socket),
                 {
@@ -195,22 +196,23 @@ class LocalBackend:
                     "name": sandbox_id,
                     "run_dir": str(run_dir),
                     "limits": asdict(spec.limits),
-                    "hide": [str(path) for path in hidden_dirs(hide, run_dir)],
+                    "hide": [str(path) for path in plan.hidden],
+                    "kept": [str(path) for path in plan.kept],
+                    "hidden_inside": [str(path) for path in plan.hidden_inside],
                     "env": self._env(),
                 },
             )
-            record = answer["cgroup"]
-            cgroup = None
-            if record:
-                cgroup = Cgroup(
-                    record["name"],
-                    record["version"],
-                    tuple(Path(d) for d in record["dirs"]),
-                    frozenset(record["controllers"]),
-                )
-            return ForkedSandbox(int(answer["pid"]), sandbox_id, cgroup)
+            return ForkedSandbox(
+                int(answer["pid"]), sandbox_id, cgroup_from_record(answer["cgroup"])
+            )
         return spawn_isolated(
-            argv, name=sandbox_id, run_dir=run_dir, limits=spec.limits, env=self._env(), hide=hide
+            argv,
+            name=sandbox_id,
+            run_dir=run_dir,
+            limits=spec.limits,
+            env=self._env(),
+            hide=hide,
+            keep=keep,
         )
 
     @staticmethod
@@ -269,15 +271,9 @@ class LocalBackend:
         deadline = time.monotonic() + 5.0
         while outer and _alive(outer) and time.monotonic() < deadline:
             time.sleep(0.02)
-        record = handle.details.get("cgroup")
-        if record:
-            cgroup = Cgroup(
-                record["name"],
-                record["version"],
-                tuple(Path(d) for d in record["dirs"]),
-                frozenset(record["controllers"]),
-            )
-            if any(Path(d).exists() for d in record["dirs"]):
+        cgroup = cgroup_from_record(handle.details.get("cgroup"))
+        if cgroup is not None:
+            if any(d.exists() for d in cgroup.dirs):
                 cgroup.remove()
         elif outer and _alive(outer):
             with contextlib.suppress(ProcessLookupError):
@@ -311,6 +307,40 @@ class LocalBackend:
                     SandboxHandle.from_dict(json.loads((entry / HANDLE_FILE).read_text()))
                 )
         return handles
+
+
+def cgroup_from_record(record: dict | None) -> Cgroup | None:
+    """The cgroup a handle (or the zygote's answer) describes, to remove it from anywhere."""
+    if not record:
+        return None
+    return Cgroup(
+        record["name"],
+        record["version"],
+        tuple(Path(d) for d in record["dirs"]),
+        frozenset(record["controllers"]),
+    )
+
+
+def host_pids(handle: SandboxHandle) -> dict[int, int]:
+    """Host pid of every process of a running sandbox, keyed by its pid inside it (pids
+    in /state are the inside ones: never signal those from the host)."""
+    outer = int(handle.details["outer_pid"])
+    children = Path(f"/proc/{outer}/task/{outer}/children").read_text().split()
+    namespace = os.readlink(f"/proc/{int(children[0])}/ns/pid")
+    found: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "ns" / "pid") != namespace:
+                continue
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("NSpid:"):
+                found[int(line.split()[-1])] = int(entry.name)
+    return found
 
 
 def _ended(run_dir: Path) -> SandboxStatus:

@@ -133,8 +133,16 @@ MITIGATION_LIST = [
     Mitigation(
         slug="deprioritise-batch",
         title="Deprioritise batch work",
-        summary="Lower the background worker's CPU priority so requests are served first.",
-        apply=lambda p: {"worker": {"nice": 19}},
+        summary="Give batch work a small CPU budget of its own and the lowest priority, so "
+        "requests are served first.",
+        apply=lambda p: {
+            s: {"nice": 19, "background_cpu_cap": p["cpu_cap"]} for s in ("worker", "queue")
+        },
+        parameters=(
+            Parameter(
+                "cpu_cap", "float", 0.2, "share of a core each batch process may use", 0.05, 1.0
+            ),
+        ),
     ),
     Mitigation(
         slug="disk-cleanup",

@@ -412,7 +412,10 @@ class Service:
     async def _background_cpu(self) -> None:
         """Burns `background_cpu_ratio` of a core in 10 ms slices: a noisy neighbour within."""
         while True:
-            ratio = float(self.knobs.get("background_cpu_ratio", 0.0))
+            ratio = min(
+                float(self.knobs.get("background_cpu_ratio", 0.0)),
+                float(self.knobs.get("background_cpu_cap", 1.0)),
+            )
             if ratio <= 0:
                 await self.knobs_wait(IDLE_S)
                 continue

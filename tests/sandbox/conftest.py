@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.backends.base import SandboxHandle, SandboxSpec
-from sandbox.backends.local import LocalBackend
+from sandbox.backends.local import LocalBackend, host_pids
 from sandbox.client import SandboxClient
 
 _numbers = itertools.count(1)
@@ -48,22 +48,4 @@ def sandbox(
 
 
 def sandbox_host_pids(handle: SandboxHandle) -> dict[int, int]:
-    """Host pid of every process of the sandbox, keyed by its pid inside the sandbox."""
-    outer = int(handle.details["outer_pid"])
-    children = Path(f"/proc/{outer}/task/{outer}/children").read_text().split()
-    init = int(children[0])
-    namespace = os.readlink(f"/proc/{init}/ns/pid")
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.readlink(entry / "ns" / "pid") != namespace:
-                continue
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("NSpid:"):
-                found[int(line.split()[-1])] = int(entry.name)
-    return found
+    return host_pids(handle)
