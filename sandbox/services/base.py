@@ -61,9 +61,7 @@ class Dependency:
             if self.session is not None:
                 old = self.session
                 asyncio.get_running_loop().create_task(old.close())
-            connector = aiohttp.TCPConnector(
-                limit=size, force_close=False, enable_cleanup_closed=True
-            )
+            connector = aiohttp.TCPConnector(limit=size, force_close=False)
             self.session = aiohttp.ClientSession(connector=connector, base_url=self.base_url)
             self.pool_size = size
         return self.session
