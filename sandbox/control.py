@@ -10,12 +10,14 @@ Control API (the sandbox contract, DESIGN.md):
     DELETE /scenarios/{slug}       disable
     POST /mitigations/{slug}       turn on;  DELETE turns off
     PUT  /load                     {"rate_rps": N}: the simulated users' arrival rate
+    GET  /traces?since=N           spans kept for the control plane (with --traces)
     POST /stop                     stop the sandbox
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import math
@@ -39,6 +41,8 @@ from sandbox.topology import SERVICES, Topology
 
 WINDOW_S = 5.0
 WATCHED_FOR_S = 60.0
+TRACE_BUFFER_BATCHES = 500  # the oldest spans go first when nobody collects
+MAX_TRACE_BATCHES_PER_READ = 100
 UNWATCHED_SAMPLE_S = 15.0  # nobody looking: keep figures warm, spend almost nothing
 MAX_LOAD_RPS = 200.0
 
@@ -100,6 +104,8 @@ class Supervisor:
         self.push_lock = asyncio.Lock()
         self.restart_events: list[dict[str, Any]] = []
         self.end_reason = "stopped"
+        self.trace_batches: deque[tuple[int, bytes]] = deque(maxlen=TRACE_BUFFER_BATCHES)
+        self.trace_sequence = 0
 
     @property
     def client(self) -> aiohttp.ClientSession:
@@ -166,6 +172,7 @@ class Supervisor:
                 web.delete("/mitigations/{slug}", self.h_mitigation_disable),
                 web.put("/load", self.h_load),
                 web.post("/stop", self.h_stop),
+                web.get("/traces", self.h_traces),
             ]
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -177,7 +184,39 @@ class Supervisor:
         os.chmod(socket_path, 0o660)
         if self.options.control_port:
             await web.TCPSite(runner, self.options.control_host, self.options.control_port).start()
-        return [runner]
+        if not self.options.traces:
+            return [runner]
+        receiver = web.Application(client_max_size=4 * 2**20)
+        receiver.add_routes([web.post("/v1/traces", self.h_receive_spans)])
+        receiver_runner = web.AppRunner(receiver, access_log=None, handle_signals=False)
+        await receiver_runner.setup()
+        await web.TCPSite(receiver_runner, self.topology.host, self.topology.trace_port).start()
+        return [runner, receiver_runner]
+
+    async def h_receive_spans(self, request: web.Request) -> web.Response:
+        """OTLP/HTTP from the services: kept as sent, in a bounded buffer."""
+        self.trace_sequence += 1
+        self.trace_batches.append((self.trace_sequence, await request.read()))
+        return web.Response(status=200, content_type="application/x-protobuf")
+
+    async def h_traces(self, request: web.Request) -> web.Response:
+        """The kept batches after `since`, oldest first, each an OTLP/HTTP protobuf body."""
+        try:
+            since = int(request.query.get("since", "0"))
+        except ValueError:
+            return error(422, "since must be a whole number", parameter="since")
+        batches = [
+            {"seq": seq, "otlp": base64.b64encode(body).decode()}
+            for seq, body in self.trace_batches
+            if seq > since
+        ][:MAX_TRACE_BATCHES_PER_READ]
+        return web.json_response(
+            {
+                "enabled": self.options.traces,
+                "batches": batches,
+                "next": batches[-1]["seq"] if batches else since,
+            }
+        )
 
     @property
     def unhealthy(self) -> list[str]:

@@ -43,6 +43,9 @@ class RuntimeOptions:
     session: str = ""
     scenarios: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     load_rps: float | None = None
+    # Keep the services' spans in the supervisor for the control plane to collect: an
+    # isolated sandbox has no route to a collector of its own.
+    traces: bool = False
 
 
 @dataclass
@@ -184,6 +187,12 @@ def run(options: RuntimeOptions) -> int:
     options.run_dir.mkdir(parents=True, exist_ok=True)
     data_dir = prepare(options)
     topology = Topology(base_port=options.base_port)
+    if options.traces:
+        # The services export to the supervisor's buffer, over the sandbox's own loopback.
+        os.environ["SANDBOX_OTLP_ENDPOINT"] = f"http://{topology.host}:{topology.trace_port}"
+        os.environ.setdefault("SANDBOX_SESSION", options.session)
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter
+        import opentelemetry.sdk.trace  # noqa: F401
     # Everything the children need is imported now, then frozen: forked children share
     # those pages instead of copying them on the first garbage collection.
     service_for("gateway", topology, data_dir)
@@ -212,6 +221,11 @@ def parse(argv: list[str]) -> RuntimeOptions:
         "--scenario", action="append", default=[], help="slug or slug=JSON parameters; repeatable"
     )
     parser.add_argument("--load-rps", type=float, default=None)
+    parser.add_argument(
+        "--traces",
+        action="store_true",
+        help="services send spans to the supervisor; GET /traces hands them out",
+    )
     args = parser.parse_args(argv)
     scenarios = []
     for item in args.scenario:
@@ -230,6 +244,7 @@ def parse(argv: list[str]) -> RuntimeOptions:
         session=args.session,
         scenarios=scenarios,
         load_rps=args.load_rps,
+        traces=args.traces,
     )
 
 

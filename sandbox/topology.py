@@ -46,6 +46,11 @@ class Topology:
         """Where the fault proxy takes its toxics and serves its metrics."""
         return self.base_port + 50
 
+    @property
+    def trace_port(self) -> int:
+        """Where the supervisor takes the services' spans (OTLP/HTTP) when it keeps them."""
+        return self.base_port + 60
+
     def dependency_url(self, caller: str, callee: str) -> str:
         return f"http://{self.host}:{self.hop_port(caller, callee)}"
 

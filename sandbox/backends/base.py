@@ -38,6 +38,7 @@ class SandboxSpec:
     )
     ttl_seconds: int = 3600
     load_rps: float | None = None
+    traces: bool = False  # keep spans for the control plane to collect (GET /traces)
 
     def __post_init__(self) -> None:
         if not SESSION_ID.match(self.session_id):

@@ -45,6 +45,8 @@ def container_spec(
         command += ["--scenario", f"{slug}={json.dumps(parameters)}"]
     if spec.load_rps is not None:
         command += ["--load-rps", str(spec.load_rps)]
+    if spec.traces:
+        command.append("--traces")
     return {
         "image": image,
         "command": command,

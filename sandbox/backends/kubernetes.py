@@ -47,6 +47,8 @@ def pod_manifest(
         args += ["--scenario", f"{slug}={json.dumps(parameters)}"]
     if spec.load_rps is not None:
         args += ["--load-rps", str(spec.load_rps)]
+    if spec.traces:
+        args.append("--traces")
     memory = f"{spec.limits.memory_bytes // 2**20}Mi"
     cpu = f"{spec.limits.cpu_millicores}m"
     return {

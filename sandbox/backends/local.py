@@ -151,6 +151,8 @@ class LocalBackend:
             argv += ["--scenario", f"{slug}={json.dumps(parameters)}"]
         if spec.load_rps is not None:
             argv += ["--load-rps", str(spec.load_rps)]
+        if spec.traces:
+            argv.append("--traces")
         hide = (*DEFAULT_HIDDEN, str(self.root), str(REPO_ROOT / ".run"))
         process = self._spawn(argv, sandbox_id, run_dir, spec, hide)
         self.running[sandbox_id] = process

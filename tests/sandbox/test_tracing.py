@@ -68,3 +68,37 @@ def test_spans_cross_every_hop_in_one_trace():
     names = {span["name"] for span in receiver.spans}
     assert "POST /orders" in names
     assert any(name.startswith("user ") for name in names)
+
+
+def test_an_isolated_sandbox_keeps_its_spans_for_the_control_plane(start_sandbox):
+    """No route out of the sandbox: the supervisor keeps the spans, the control plane
+    collects them through the control socket and forwards them to the collector."""
+    from sandbox.traces import traces_forward
+
+    _, client = start_sandbox(load_rps=10, traces=True)
+    with otlp_receiver() as receiver:
+        since = 0
+
+        def forwarded_an_order_trace() -> bool:
+            nonlocal since
+            since = traces_forward(client, receiver.endpoint, since)
+            services_by_trace: dict[str, set[str]] = {}
+            for span in list(receiver.spans):
+                services_by_trace.setdefault(span["trace_id"], set()).add(span["service"])
+            return any(
+                {"sandbox-gateway", "sandbox-orders", "sandbox-inventory"} <= s
+                for s in services_by_trace.values()
+            )
+
+        wait_for(
+            forwarded_an_order_trace,
+            "an order's spans to reach the collector through the control plane",
+        )
+    assert since > 0
+    assert client.request("GET", f"/traces?since={since}")["next"] >= since
+
+
+def test_without_traces_the_sandbox_keeps_none(sandbox):
+    _, client = sandbox
+    answer = client.request("GET", "/traces")
+    assert answer == {"enabled": False, "batches": [], "next": 0}
