@@ -367,7 +367,18 @@ class Supervisor:
 
         results = await asyncio.gather(*(fetch(name) for name in SERVICES))
         samples = [(n, labels, v) for result in results for n, labels, v in result]
-        self.snapshots.append(snapshot_from(samples, time.monotonic()))
+        snapshot = snapshot_from(samples, time.monotonic())
+        if self.snapshots:
+            # A service that did not answer keeps its last values, or the next window
+            # would count its whole lifetime as if it happened in one second.
+            missing = {name for name, result in zip(SERVICES, results, strict=True) if not result}
+            carried = {
+                key: value
+                for key, value in self.snapshots[-1].values.items()
+                if dict(key[1]).get("service") in missing
+            }
+            snapshot = Snapshot(snapshot.at, {**carried, **snapshot.values})
+        self.snapshots.append(snapshot)
 
     def figures(self) -> dict[str, float | None]:
         if len(self.snapshots) < 2:

@@ -69,31 +69,28 @@ def quantile(q: float, before: Mapping[float, float], after: Mapping[float, floa
 
 
 def _service_figures(
-    figures: dict[str, float], old: Snapshot, new: Snapshot, dt: float, service: str
+    figures: dict[str, float], moved: Snapshot, new: Snapshot, dt: float, service: str
 ) -> None:
-    total = _sum(new, "sdlab_requests_total", service=service) - _sum(
-        old, "sdlab_requests_total", service=service
-    )
+    """`moved`: how far each series moved in the window; `new`: where gauges stand now."""
+    total = _sum(moved, "sdlab_requests_total", service=service)
     errors = 0.0
-    for (sample, labels), value in new.values.items():
+    for (sample, labels), value in moved.values.items():
         found = dict(labels)
         if (
             sample == "sdlab_requests_total"
             and found.get("service") == service
             and found.get("status", "0")[:1] == "5"
         ):
-            errors += value - old.values.get((sample, labels), 0.0)
+            errors += value
     figures[f"{service}.rps"] = total / dt
     figures[f"{service}.error_ratio"] = errors / total if total > 0 else 0.0
     figures[f"{service}.errors_rps"] = errors / dt
-    before = _buckets(old, "sdlab_request_duration_seconds", service=service)
-    after = _buckets(new, "sdlab_request_duration_seconds", service=service)
+    latency = _buckets(moved, "sdlab_request_duration_seconds", service=service)
     for q in (50, 95, 99):
-        figures[f"{service}.p{q}_ms"] = quantile(q / 100, before, after) * 1000
-    cpu = _sum(new, "sdlab_process_cpu_seconds_total", service=service) - _sum(
-        old, "sdlab_process_cpu_seconds_total", service=service
+        figures[f"{service}.p{q}_ms"] = quantile(q / 100, {}, latency) * 1000
+    figures[f"{service}.cpu_ratio"] = (
+        _sum(moved, "sdlab_process_cpu_seconds_total", service=service) / dt
     )
-    figures[f"{service}.cpu_ratio"] = cpu / dt
     figures[f"{service}.memory_mb"] = (
         _sum(new, "sdlab_process_resident_bytes", service=service) / 2**20
     )
@@ -101,18 +98,15 @@ def _service_figures(
         _sum(new, "sdlab_process_proportional_bytes", service=service) / 2**20
     )
     figures[f"{service}.in_flight"] = _sum(new, "sdlab_requests_in_flight", service=service)
-    attempts = _sum(new, "sdlab_client_attempts_total", service=service) - _sum(
-        old, "sdlab_client_attempts_total", service=service
+    figures[f"{service}.client_attempts_rps"] = (
+        _sum(moved, "sdlab_client_attempts_total", service=service) / dt
     )
-    retries = _sum(new, "sdlab_client_retries_total", service=service) - _sum(
-        old, "sdlab_client_retries_total", service=service
+    figures[f"{service}.client_retries_rps"] = (
+        _sum(moved, "sdlab_client_retries_total", service=service) / dt
     )
-    figures[f"{service}.client_attempts_rps"] = attempts / dt
-    figures[f"{service}.client_retries_rps"] = retries / dt
-    rejected = _sum(new, "sdlab_client_calls_total", service=service, outcome="rejected") - _sum(
-        old, "sdlab_client_calls_total", service=service, outcome="rejected"
+    figures[f"{service}.client_rejected_rps"] = (
+        _sum(moved, "sdlab_client_calls_total", service=service, outcome="rejected") / dt
     )
-    figures[f"{service}.client_rejected_rps"] = rejected / dt
     states = [
         value
         for (sample, labels), value in new.values.items()
@@ -122,14 +116,25 @@ def _service_figures(
     figures[f"{service}.clock_skew_s"] = _sum(new, "sdlab_clock_skew_seconds", service=service)
 
 
+def moved_between(old: Snapshot, new: Snapshot) -> Snapshot:
+    """How far every series moved from `old` to `new`. A series that went down was reset
+    (its service restarted): it moved by its new value, as Prometheus' rate() reads it."""
+    moved = {}
+    for key, value in new.values.items():
+        before = old.values.get(key, 0.0)
+        moved[key] = value - before if value >= before else value
+    return Snapshot(new.at, moved)
+
+
 def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> dict[str, float]:
     dt = max(1e-3, new.at - old.at)
     figures: dict[str, float] = {"window_s": dt}
+    moved = moved_between(old, new)
     for service in services:
-        _service_figures(figures, old, new, dt, service)
+        _service_figures(figures, moved, new, dt, service)
 
     def delta(name: str, **match: str) -> float:
-        return _sum(new, name, **match) - _sum(old, name, **match)
+        return _sum(moved, name, **match)
 
     users = delta("sdlab_user_requests_total")
     ok = delta("sdlab_user_requests_total", outcome="ok")
@@ -138,10 +143,9 @@ def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> di
     figures["users.error_ratio"] = 1 - ok / users if users > 0 else math.nan
     figures["users.attempts_rps"] = delta("sdlab_user_attempts_total") / dt
     figures["users.shed_rps"] = delta("sdlab_user_shed_total") / dt
-    before = _buckets(old, "sdlab_user_request_duration_seconds")
-    after = _buckets(new, "sdlab_user_request_duration_seconds")
+    waited = _buckets(moved, "sdlab_user_request_duration_seconds")
     for q in (50, 95, 99):
-        figures[f"users.p{q}_ms"] = quantile(q / 100, before, after) * 1000
+        figures[f"users.p{q}_ms"] = quantile(q / 100, {}, waited) * 1000
     hits, misses = delta("sdlab_cache_hits"), delta("sdlab_cache_misses")
     figures["cache.hit_ratio"] = hits / (hits + misses) if hits + misses > 0 else math.nan
     figures["cache.entries"] = _sum(new, "sdlab_cache_entries")

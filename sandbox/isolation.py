@@ -570,12 +570,15 @@ def _inner_script(
         f"exec {_RUN_DIR_FD}<&- </dev/null",
         f"cd {run} || exit 121",
     ]
+    # A user and mount namespace below the ones that made the mounts: the kernel locks every
+    # mount, so the sandbox cannot unmount what hides the host or make / writable again.
+    lock = f"{quote(_tool('unshare'))} --user --map-root-user --mount --propagation unchanged --"
     if rlimits:  # set inside the new user namespace, where RLIMIT_NPROC counts only the sandbox
         prlimit = quote(_tool("prlimit"))
         limit_args = f"--as={limits.memory_bytes} --nproc={limits.max_pids}"
-        lines.append(f'exec {prlimit} {limit_args} -- "$@" || exit 126')
+        lines.append(f'exec {prlimit} {limit_args} -- {lock} "$@" || exit 126')
     else:
-        lines.append('exec "$@"')
+        lines.append(f'exec {lock} "$@"')
     return "\n".join(lines) + "\n"
 
 

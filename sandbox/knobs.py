@@ -58,7 +58,7 @@ SERVICE_KNOBS: dict[str, Knob] = {
     # service specific (ignored where they mean nothing)
     "rate_limit_rps": Knob(0.0, "last", "gateway: requests per second admitted (0 = off)"),
     "cache_enabled": Knob(True, "last", "gateway: read products through the cache"),
-    "cache_ttl_s": Knob(5.0, "min", "gateway: TTL of cached products"),
+    "cache_ttl_s": Knob(5.0, "last", "gateway: TTL of cached products"),
     "cache_ttl_jitter": Knob(False, "any", "gateway: spread TTLs by +/-20% so keys expire apart"),
     "cache_relative_ttl": Knob(False, "any", "gateway: send TTLs as durations, not absolute times"),
     "coalescing": Knob(False, "any", "gateway: one backend fetch per key at a time"),
@@ -69,7 +69,7 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "search_algorithm": Knob(
         "indexed", "last", "inventory: how /search matches (indexed|quadratic)"
     ),
-    "search_limit": Knob(50, "max", "inventory: rows a search ranks"),
+    "search_limit": Knob(50, "last", "inventory: rows a search ranks"),
     "worker_processing_ms": Knob(5.0, "sum", "worker: time to fulfil one order"),
     "threadpool_size": Knob(8, "min", "inventory: threads running database work"),
 }
@@ -77,7 +77,7 @@ SERVICE_KNOBS: dict[str, Knob] = {
 LOADGEN_KNOBS: dict[str, Knob] = {
     "rate_rps": Knob(5.0, "last", "simulated users' requests per second"),
     "read_ratio": Knob(0.8, "last", "share of product reads (the rest are orders and searches)"),
-    "search_ratio": Knob(0.02, "max", "share of searches"),
+    "search_ratio": Knob(0.02, "last", "share of searches"),
     "hot_key_ratio": Knob(0.0, "max", "share of reads that ask for the same product"),
     "user_timeout_ms": Knob(2000.0, "min", "users' client timeout"),
     "user_retries": Knob(2, "last", "users' retries after a failure"),

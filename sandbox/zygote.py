@@ -28,11 +28,13 @@ from typing import Any
 from sandbox.isolation import Cgroup, Limits, bring_loopback_up, cgroup_support
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 32, 1024, 2048, 4096
 MS_REC, MS_PRIVATE, MS_RELATIME = 16384, 1 << 18, 1 << 21
 PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
 # statvfs flags of a mount, as mount(2) flags: a remount must keep the locked ones.
 ST_TO_MS = {
     1: MS_RDONLY,
@@ -99,6 +101,7 @@ def _pid1(request: dict[str, Any]) -> None:
     locked = sum(ms for st, ms in ST_TO_MS.items() if os.statvfs("/").f_flag & st)
     _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked)
     bring_loopback_up()
+    _lock_the_world()
     if request.get("rlimits"):
         import resource
 
@@ -115,6 +118,18 @@ def _pid1(request: dict[str, Any]) -> None:
     os._exit(code)
 
 
+def _lock_the_world() -> None:
+    """Enters a user and mount namespace of its own below the ones that made the mounts:
+    the kernel then locks every mount, so the sandbox can neither unmount the tmpfs that
+    hides the host's directories nor make `/` writable, and holds no capability over its
+    network. No new privileges can be gained by exec either."""
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare (lock)")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", "0 0 1")
+    _write("/proc/self/gid_map", "0 0 1")
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
 def _outer(request: dict[str, Any], procs_files: list[str]) -> None:
     """The outermost process: joins the cgroup before anything forks, unshares, forks PID 1
     and lives as long as it does (its exit status is PID 1's)."""
@@ -128,8 +143,10 @@ def _outer(request: dict[str, Any], procs_files: list[str]) -> None:
     os.dup2(log, 2)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
+    os.closerange(3, 65536)  # nothing of the zygote's (its socket, a caller's connection) goes in
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
+    flags |= CLONE_NEWCGROUP  # after joining the cgroup: the sandbox sees it as its root
     _check(_libc.unshare(flags), "unshare")
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"0 {uid} 1")

@@ -93,7 +93,14 @@ class LocalBackend:
         self.zygote = subprocess.Popen(  # noqa: S603
             [self.python, "-m", "sandbox.zygote", "--socket", str(self.zygote_socket)],
             cwd=REPO_ROOT,
-            env={**os.environ, **self._env()},
+            # Not the platform's environment (database URLs, secrets): sandboxes fork from it.
+            env={
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LANG": "C.UTF-8",
+                "HOME": str(self.root),
+                **{k: v for k, v in os.environ.items() if k == "SANDBOX_CACHE_DIR"},
+                **self._env(),
+            },
             stdout=subprocess.DEVNULL,
             stderr=open(self.root / "zygote.log", "ab"),  # noqa: SIM115
         )
@@ -312,9 +319,18 @@ class LocalBackend:
 
 
 def cgroup_from_record(record: dict | None) -> Cgroup | None:
-    """The cgroup a handle (or the zygote's answer) describes, to remove it from anywhere."""
+    """The cgroup a handle (or the zygote's answer) describes, to remove it from anywhere.
+    Only directories under the sandboxes' own `sdlab/` parent are ever accepted."""
     if not record:
         return None
+    for directory in record["dirs"]:
+        path = Path(directory)
+        if (
+            path.parent.name != "sdlab"
+            or path.parts[:3] != ("/", "sys", "fs")
+            or ".." in path.parts
+        ):
+            raise ValueError(f"not a sandbox cgroup: {directory}")
     return Cgroup(
         record["name"],
         record["version"],

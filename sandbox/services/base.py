@@ -102,9 +102,13 @@ class Dependency:
             while True:
                 attempt += 1
                 try:
+                    self.bulkhead.acquire()  # first: a refused call must not claim the probe
                     if breaker_on:
-                        self.breaker.before_call()
-                    self.bulkhead.acquire()
+                        try:
+                            self.breaker.before_call()
+                        except Rejected:
+                            self.bulkhead.release()
+                            raise
                 except Rejected as rejected:
                     outcome = "rejected"
                     metrics.breaker_state.labels(*labels).set(

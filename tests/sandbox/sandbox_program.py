@@ -186,7 +186,7 @@ def filesystem(marker: str, host_dir: str) -> None:
         "result.json",
         {
             "host_dir": attempt(os.path.join(host_dir, f".probe-{marker}")),
-            "tmp": attempt(f"/tmp/probe-{marker}"),  # noqa: S108 (the sandbox's private /tmp)
+            "tmp": attempt(f"/tmp/probe-{marker}"),
             "run_dir": attempt(f"probe-{marker}"),
             "run": sorted(os.listdir("/run")),
             "cwd": os.getcwd(),

@@ -45,7 +45,7 @@ def test_run_unknown_scenario_is_refused_before_anything_starts():
 
 
 def test_run_shows_figures_and_ctrl_c_removes_everything(tmp_path):
-    root = Path("/tmp") / f"sdlcli-{os.getpid()}"  # noqa: S108
+    root = Path("/tmp") / f"sdlcli-{os.getpid()}"
     env = {**os.environ, "SANDBOX_ROOT": str(root)}
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "run", "--scenario", "retry-storm", "--load-rps", "10"],

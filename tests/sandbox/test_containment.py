@@ -194,3 +194,21 @@ def test_from_inside_the_sandbox_network_the_host_services_are_unreachable(sandb
     assert "blocked 127.0.0.1 6379 ConnectionRefusedError" in inside.stdout
     assert "blocked 8.8.8.8 53" in inside.stdout
     assert "reached" not in inside.stdout
+
+
+@pytest.mark.skipif(shutil.which("nsenter") is None, reason="nsenter (util-linux) is not installed")
+def test_the_sandbox_cannot_undo_the_mounts_that_hide_the_host(sandbox):
+    """Even with every capability of its own user namespace, the sandbox cannot unmount the
+    tmpfs over /tmp and /run nor make / writable: the kernel locked those mounts."""
+    handle, _ = sandbox
+    supervisor = sandbox_host_pids(handle)[1]
+    enter = ["nsenter", f"--target={supervisor}", "--user", "--mount", "--"]
+    for attempt in (["umount", "/tmp"], ["umount", "/run"], ["mount", "-o", "remount,rw", "/"]):
+        result = subprocess.run(
+            [*enter, *attempt], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert result.returncode != 0, f"{attempt} succeeded inside the sandbox"
+    listing = subprocess.run(
+        [*enter, "ls", "/tmp"], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert handle.sandbox_id not in listing.stdout.split()  # other sandboxes' run dirs stay hidden

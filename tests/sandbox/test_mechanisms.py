@@ -151,3 +151,16 @@ def test_quantile_interpolates_inside_the_bucket():
     assert quantile(0.5, before, after) == pytest.approx(0.1)
     assert quantile(0.75, before, after) == pytest.approx(0.3)
     assert quantile(0.5, after, after) != quantile(0.5, after, after)  # nan: no observations
+
+
+def test_a_restarted_service_counts_from_zero_not_backwards():
+    from sandbox.figures import figures_compute, snapshot_from
+
+    def requests(count: float, at: float):
+        labels = {"service": "gateway", "route": "/products/{sku}", "status": "200"}
+        return snapshot_from([("sdlab_requests_total", labels, count)], at)
+
+    steady = figures_compute(requests(1000, 0.0), requests(1050, 5.0), ["gateway"])
+    assert steady["gateway.rps"] == 10.0
+    restarted = figures_compute(requests(1000, 0.0), requests(20, 5.0), ["gateway"])
+    assert restarted["gateway.rps"] == 4.0  # 20 requests since the restart, never negative
