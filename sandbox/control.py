@@ -44,6 +44,8 @@ WATCHED_FOR_S = 60.0
 TRACE_BUFFER_BATCHES = 500  # the oldest spans go first when nobody collects
 MAX_TRACE_BATCHES_PER_READ = 100
 UNWATCHED_SAMPLE_S = 15.0  # nobody looking: keep figures warm, spend almost nothing
+UNEXPECTED_END = "failed: the supervisor ended unexpectedly"
+STABLE_AFTER_S = 30.0  # a service up this long has recovered: its next restart is quick again
 MAX_LOAD_RPS = 200.0
 
 
@@ -103,7 +105,8 @@ class Supervisor:
         self.http: aiohttp.ClientSession | None = None
         self.push_lock = asyncio.Lock()
         self.restart_events: list[dict[str, Any]] = []
-        self.end_reason = "stopped"
+        # Until the sandbox ends on purpose (stop or expiry) any end is a failure.
+        self.end_reason = UNEXPECTED_END
         self.trace_batches: deque[tuple[int, bytes]] = deque(maxlen=TRACE_BUFFER_BATCHES)
         self.trace_sequence = 0
 
@@ -136,6 +139,8 @@ class Supervisor:
             self.ready = True
             tasks.append(asyncio.create_task(self.sample()))
             await self.stopping.wait()
+            if self.end_reason == UNEXPECTED_END:
+                self.end_reason = "stopped"
             return 0
         except (ParameterError, UnknownSlug) as exc:
             print(f"sandbox: {exc}", flush=True)
@@ -260,7 +265,17 @@ class Supervisor:
                 )
                 child.exit_status = how
                 self.engine._record("service crashed", service=name, how=how)
-                delay = RESTART_BACKOFF_S[min(child.restarts, len(RESTART_BACKOFF_S) - 1)]
+                if time.monotonic() - child.started_at > STABLE_AFTER_S:
+                    child.backoff = 0
+                planned = (
+                    os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+                )  # recycled on purpose
+                delay = (
+                    0.0
+                    if planned
+                    else RESTART_BACKOFF_S[min(child.backoff, len(RESTART_BACKOFF_S) - 1)]
+                )
+                child.backoff += 0 if planned else 1
                 await asyncio.sleep(delay)
                 if self.stopping.is_set():
                     return

@@ -54,6 +54,7 @@ class Child:
     pid: int
     started_at: float
     restarts: int = 0
+    backoff: int = 0  # crashes in a row: how long the next restart waits
     exit_status: str = ""
     healthy: bool = False
 

@@ -161,7 +161,11 @@ class LocalBackend:
         if spec.traces:
             argv.append("--traces")
         hide = (*DEFAULT_HIDDEN, str(self.root), str(REPO_ROOT / ".run"))
-        process = self._spawn(argv, sandbox_id, run_dir, spec, hide)
+        try:
+            process = self._spawn(argv, sandbox_id, run_dir, spec, hide)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing started: leave nothing behind
+            raise
         self.running[sandbox_id] = process
         handle = SandboxHandle(
             backend=self.name,
