@@ -241,23 +241,46 @@ def serve(socket_path: str) -> None:
             line = connection.makefile().readline()
             if not line.strip():
                 continue  # a probe: the caller only checked that the zygote listens
+            pidfd = -1
             try:
                 answer = spawn(json.loads(line))
+                # Opened before this loop can reap it: the caller holds the process itself,
+                # never a pid number that could be reused.
+                pidfd = os.pidfd_open(answer["pid"])
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 answer = {"error": f"{type(exc).__name__}: {exc}"}
             with contextlib.suppress(OSError):  # the caller may have given up; the zygote lives on
-                connection.sendall((json.dumps(answer) + "\n").encode())
+                payload = (json.dumps(answer) + "\n").encode()
+                if pidfd >= 0:
+                    socket.send_fds(connection, [payload], [pidfd])
+                else:
+                    connection.sendall(payload)
+            if pidfd >= 0:
+                os.close(pidfd)
 
 
-def request(socket_path: str, body: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+def request(
+    socket_path: str, body: dict[str, Any], timeout: float = 10.0
+) -> tuple[dict[str, Any], int]:
+    """Asks for a sandbox; returns the answer and a pidfd of its outer process."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.settimeout(timeout)
         client.connect(socket_path)
         client.sendall((json.dumps(body) + "\n").encode())
-        answer = json.loads(client.makefile().readline())
-    if "error" in answer:
-        raise OSError(errno.EIO, f"the zygote could not start the sandbox: {answer['error']}")
-    return answer
+        data, fds, _, _ = socket.recv_fds(client, 65536, 1)
+        while not data.endswith(b"\n"):
+            more = client.recv(65536)
+            if not more:
+                break
+            data += more
+    answer = json.loads(data)
+    if "error" in answer or not fds:
+        for fd in fds:
+            os.close(fd)
+        raise OSError(
+            errno.EIO, f"the zygote could not start the sandbox: {answer.get('error', 'no pidfd')}"
+        )
+    return answer, fds[0]
 
 
 def main() -> None:

@@ -37,28 +37,35 @@ def default_root() -> Path:
 class ForkedSandbox:
     """A sandbox the zygote forked: not our child, so watched through a pidfd."""
 
-    def __init__(self, pid: int, name: str, cgroup: Cgroup | None) -> None:
+    def __init__(self, pid: int, pidfd: int, name: str, cgroup: Cgroup | None) -> None:
         self.pid = pid
+        self.pidfd = pidfd  # from the zygote: this very process, whatever becomes of its pid
         self.name = name
         self.cgroup = cgroup
         self.limits_via = f"cgroup-{cgroup.version}" if cgroup else "rlimit"
-        self.pidfd = os.pidfd_open(pid)
 
     def poll(self) -> int | None:
-        return None if _alive(self.pid) else 0
+        if self.pidfd < 0:
+            return 0
+        poller = select.poll()
+        poller.register(self.pidfd, select.POLLIN)
+        return 0 if poller.poll(0) else None
 
     def terminate(self, grace_seconds: float = 5.0) -> None:
         """SIGTERM (the outer process passes it to the supervisor), then SIGKILL, then the
-        cgroup goes. PID 1 dies with the outer process, and the namespace with PID 1."""
-        poller = select.poll()
-        poller.register(self.pidfd, select.POLLIN)
-        with contextlib.suppress(ProcessLookupError):
-            signal.pidfd_send_signal(self.pidfd, signal.SIGTERM)
-        if not poller.poll(grace_seconds * 1000) and _alive(self.pid):
+        cgroup goes. PID 1 dies with the outer process, and the namespace with PID 1.
+        Idempotent."""
+        if self.pidfd >= 0:
+            poller = select.poll()
+            poller.register(self.pidfd, select.POLLIN)
             with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            poller.poll(10_000)
-        os.close(self.pidfd)
+                signal.pidfd_send_signal(self.pidfd, signal.SIGTERM)
+            if not poller.poll(grace_seconds * 1000):
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                poller.poll(10_000)
+            os.close(self.pidfd)
+            self.pidfd = -1
         if self.cgroup is not None:
             self.cgroup.remove()
 
@@ -202,7 +209,7 @@ class LocalBackend:
             from sandbox import zygote
 
             plan = mount_plan(hide, run_dir, keep)
-            answer = zygote.request(
+            answer, pidfd = zygote.request(
                 str(self.zygote_socket),
                 {
                     "argv": argv[3:],  # the runtime's own arguments
@@ -216,7 +223,7 @@ class LocalBackend:
                 },
             )
             return ForkedSandbox(
-                int(answer["pid"]), sandbox_id, cgroup_from_record(answer["cgroup"])
+                int(answer["pid"]), pidfd, sandbox_id, cgroup_from_record(answer["cgroup"])
             )
         return spawn_isolated(
             argv,
