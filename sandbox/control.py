@@ -104,7 +104,6 @@ class Supervisor:
         self.ready = False
         self.http: aiohttp.ClientSession | None = None
         self.push_lock = asyncio.Lock()
-        self.restart_events: list[dict[str, Any]] = []
         # Until the sandbox ends on purpose (stop or expiry) any end is a failure.
         self.end_reason = UNEXPECTED_END
         self.trace_batches: deque[tuple[int, bytes]] = deque(maxlen=TRACE_BUFFER_BATCHES)

@@ -54,9 +54,6 @@ class Topology:
     def dependency_url(self, caller: str, callee: str) -> str:
         return f"http://{self.host}:{self.hop_port(caller, callee)}"
 
-    def service_url(self, service: str) -> str:
-        return f"http://{self.host}:{self.service_port(service)}"
-
     def dependencies(self, caller: str) -> list[str]:
         return [callee for c, callee in HOPS if c == caller]
 

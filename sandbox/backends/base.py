@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -80,6 +81,19 @@ class SandboxHandle:
             data.get("session_id", ""),
             dict(data.get("details") or {}),
         )
+
+
+def runtime_args(spec: SandboxSpec, run_dir: str) -> list[str]:
+    """The sandbox runtime's command-line arguments for `spec`, the same on every backend
+    (`python -m sandbox.runtime <these>`)."""
+    args = ["--run-dir", run_dir, "--ttl", str(spec.ttl_seconds), "--session", spec.session_id]
+    for slug, parameters in spec.scenarios:
+        args += ["--scenario", f"{slug}={json.dumps(parameters)}"]
+    if spec.load_rps is not None:
+        args += ["--load-rps", str(spec.load_rps)]
+    if spec.traces:
+        args.append("--traces")
+    return args
 
 
 class SandboxBackend(Protocol):

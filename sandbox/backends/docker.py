@@ -10,14 +10,19 @@ machine); the live tests run where an engine answers and say why they did not ot
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
 from pathlib import Path
 from typing import Any
 
-from sandbox.backends.base import SandboxHandle, SandboxSpec, SandboxStartError, SandboxStatus
+from sandbox.backends.base import (
+    SandboxHandle,
+    SandboxSpec,
+    SandboxStartError,
+    SandboxStatus,
+    runtime_args,
+)
 from sandbox.client import SandboxClient
 
 LABEL = "dev.sdlab.sandbox"
@@ -30,23 +35,7 @@ def container_spec(
     spec: SandboxSpec, *, sandbox_id: str, run_dir: Path, image: str = IMAGE
 ) -> dict[str, Any]:
     """Keyword arguments for docker's `containers.run` (the SDK's names)."""
-    command = [
-        "python",
-        "-m",
-        "sandbox.runtime",
-        "--run-dir",
-        RUN_DIR_IN_CONTAINER,
-        "--ttl",
-        str(spec.ttl_seconds),
-        "--session",
-        spec.session_id,
-    ]
-    for slug, parameters in spec.scenarios:
-        command += ["--scenario", f"{slug}={json.dumps(parameters)}"]
-    if spec.load_rps is not None:
-        command += ["--load-rps", str(spec.load_rps)]
-    if spec.traces:
-        command.append("--traces")
+    command = ["python", "-m", "sandbox.runtime", *runtime_args(spec, RUN_DIR_IN_CONTAINER)]
     return {
         "image": image,
         "command": command,

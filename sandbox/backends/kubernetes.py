@@ -10,13 +10,18 @@ machine); the live tests run where a cluster answers and say why they did not ot
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
 from typing import Any
 
-from sandbox.backends.base import SandboxHandle, SandboxSpec, SandboxStartError, SandboxStatus
+from sandbox.backends.base import (
+    SandboxHandle,
+    SandboxSpec,
+    SandboxStartError,
+    SandboxStatus,
+    runtime_args,
+)
 
 NAMESPACE = os.environ.get("SANDBOX_NAMESPACE", "sdlab-sandboxes")
 IMAGE = os.environ.get("SANDBOX_IMAGE", "sdlab-sandbox:latest")
@@ -32,23 +37,12 @@ def pod_manifest(
     args = [
         "-m",
         "sandbox.runtime",
-        "--run-dir",
-        "/sandbox",
-        "--ttl",
-        str(spec.ttl_seconds),
-        "--session",
-        spec.session_id,
+        *runtime_args(spec, "/sandbox"),
         "--control-port",
         str(CONTROL_PORT),
         "--control-host",
         "0.0.0.0",  # noqa: S104 (the pod address; the NetworkPolicy admits the platform only)
     ]
-    for slug, parameters in spec.scenarios:
-        args += ["--scenario", f"{slug}={json.dumps(parameters)}"]
-    if spec.load_rps is not None:
-        args += ["--load-rps", str(spec.load_rps)]
-    if spec.traces:
-        args.append("--traces")
     memory = f"{spec.limits.memory_bytes // 2**20}Mi"
     cpu = f"{spec.limits.cpu_millicores}m"
     return {

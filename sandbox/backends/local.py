@@ -20,7 +20,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from sandbox.backends.base import SandboxHandle, SandboxSpec, SandboxStartError, SandboxStatus
+from sandbox.backends.base import (
+    SandboxHandle,
+    SandboxSpec,
+    SandboxStartError,
+    SandboxStatus,
+    runtime_args,
+)
 from sandbox.client import SandboxClient
 from sandbox.isolation import DEFAULT_HIDDEN, Cgroup, IsolatedProcess, mount_plan, spawn_isolated
 
@@ -150,23 +156,7 @@ class LocalBackend:
         (run_dir / "data").mkdir(parents=True)
         # The shop's database is copied in from outside: the sandbox cannot see the cache.
         shutil.copyfile(database_template(), run_dir / "data" / "shop.sqlite3")
-        argv = [
-            self.python,
-            "-m",
-            "sandbox.runtime",
-            "--run-dir",
-            str(run_dir),
-            "--ttl",
-            str(spec.ttl_seconds),
-            "--session",
-            spec.session_id,
-        ]
-        for slug, parameters in spec.scenarios:
-            argv += ["--scenario", f"{slug}={json.dumps(parameters)}"]
-        if spec.load_rps is not None:
-            argv += ["--load-rps", str(spec.load_rps)]
-        if spec.traces:
-            argv.append("--traces")
+        argv = [self.python, "-m", "sandbox.runtime", *runtime_args(spec, str(run_dir))]
         hide = (*DEFAULT_HIDDEN, str(self.root), str(REPO_ROOT / ".run"))
         try:
             process = self._spawn(argv, sandbox_id, run_dir, spec, hide)

@@ -127,10 +127,10 @@ SCENARIOS = [
         mitigations=(
             answered_by(
                 "timeouts",
-                "waiting for a connection is cut short: nobody queues for the pool",
+                "waiting for a connection is cut short: nobody queues for the pool, inventory answers fast",
                 30,
                 below("inventory.pool_waiting", ratio=0.5),
-                below("users.p95_ms", ratio=0.7),
+                below("inventory.p99_ms", ratio=0.5),
             ),
         ),
         load_rps=20,

@@ -189,6 +189,7 @@ class Service:
             for dep in topology.dependencies(self.name)
         }
         self.leaked: list[bytes] = []
+        self._publish_clock()
         self.started_at = time.monotonic()
         self.background: list[asyncio.Task[Any]] = []
         self.served = 0
@@ -278,6 +279,8 @@ class Service:
             self.logs.log("info", "knobs changed", changed=changed)
             if "nice" in changed:
                 self._renice(int(changed["nice"]))
+            if "clock_skew_s" in changed:
+                self._publish_clock()
             await self.on_knobs(changed)
         return web.json_response(self.knobs)
 
@@ -374,6 +377,9 @@ class Service:
         if self._failing_now():
             self.metrics.injected.labels(self.name, "error").inc()
             raise InjectedFailure(int(k["error_status"]))
+
+    def _publish_clock(self) -> None:
+        self.metrics.clock_skew.labels(self.name).set(float(self.knobs.get("clock_skew_s", 0.0)))
 
     async def knobs_wait(self, timeout: float) -> None:
         """Sleeps until a knob changes or `timeout` passes: idle loops cost no wake-ups."""

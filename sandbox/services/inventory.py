@@ -63,7 +63,6 @@ class Inventory(Service):
         self.threads = ThreadPoolExecutor(max_workers=int(self.knobs["threadpool_size"]))
         self.threads_busy = 0
         self.threads_queued = 0
-        self.query_latency = self.metrics.latency  # same buckets; own family below
         self.queries = self.metrics.counter(
             "sdlab_db_queries", "Database queries, by query.", ["service", "query"]
         )

@@ -157,6 +157,3 @@ class Loadgen(Service):
             self.user_requests.labels(self.name, kind, outcome).inc()
             self.user_latency.labels(self.name, kind).observe(time.perf_counter() - started)
             self.user_in_flight.labels(self.name).set(max(0, len(self.in_flight) - 1))
-
-    async def on_knobs(self, changed: dict[str, Any]) -> None:
-        return None

@@ -3,7 +3,8 @@ import json
 import httpx
 from django.test import override_settings
 
-from tests.support.servers import asgi_server, free_port
+from config.localservices import free_port
+from tests.support.servers import asgi_server
 
 
 def test_healthz_is_alive(site_client, db):

@@ -36,3 +36,16 @@ def test_scenario_signature_and_mitigations(slug, start_sandbox):
         )
         seen = run_mitigation(client, scenario, effect.mitigation)
         assert seen.held, f"{effect.mitigation} did not answer {slug}:\n{seen.explain()}"
+
+    # Every metric the scenario declares is in the sandbox's exposition, with a value.
+    exposition = client.metrics()
+    samples = {
+        line.split("{")[0].split(" ")[0]
+        for line in exposition.splitlines()
+        if line and line[0] != "#"
+    }
+    for metric in scenario.metrics:
+        names = (
+            {metric.name, f"{metric.name}_bucket"} if metric.type == "histogram" else {metric.name}
+        )
+        assert names & samples, f"{slug} declares {metric.name}, which the sandbox does not expose"

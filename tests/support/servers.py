@@ -9,19 +9,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
 
+from config.localservices import free_port
+
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def database_url_of_test_db() -> str:
@@ -82,7 +80,8 @@ def asgi_server(**extra_env: str) -> Iterator[int]:
                     break
             except OSError:
                 assert process.poll() is None, f"uvicorn exited with {process.returncode}"
-                assert time.monotonic() < deadline, "uvicorn did not start listening"
+                if time.monotonic() >= deadline:  # a bound on the loop, not a speed check
+                    raise TimeoutError("uvicorn did not start listening") from None
                 time.sleep(0.1)
         yield port
     finally:
@@ -122,14 +121,19 @@ def celery_worker(**extra_env: str) -> Iterator[str]:
         deadline = time.monotonic() + START_SECONDS
         while not app.control.ping(destination=[node], timeout=0.5):
             assert process.poll() is None, f"celery worker exited with {process.returncode}"
-            assert time.monotonic() < deadline, "celery worker did not answer a ping"
+            if time.monotonic() >= deadline:
+                raise TimeoutError("celery worker did not answer a ping")
         yield node
     finally:
         stop(process)
 
 
-def wait_for(predicate: Callable[[], bool], what: str, seconds: float = START_SECONDS) -> None:
+def wait_for(predicate: Callable[[], T], what: str, seconds: float = START_SECONDS) -> T:
+    """Polls `predicate` until it returns something true, and returns that; gives up with
+    TimeoutError after `seconds` (a bound on the loop, not a speed check)."""
     deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+    while not (value := predicate()):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(0.1)
+    return value
