@@ -12,9 +12,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
+from sandbox.httpclient import ConnectionFailed, Pool
 from sandbox.knobs import knobs_for
 from sandbox.mechanisms import Bulkhead, CircuitBreaker, Rejected, RetryBudget, backoff_delay
 from sandbox.telemetry import LogRing, ServiceMetrics, new_span_id, new_trace_id, traceparent_parse
@@ -45,7 +45,7 @@ class Dependency:
         self.service = service
         self.name = name
         self.base_url = base_url
-        self.session: aiohttp.ClientSession | None = None
+        self.pool: Pool | None = None
         self.pool_size = 0
         self.breaker = CircuitBreaker()
         self.bulkhead = Bulkhead(0)
@@ -55,16 +55,17 @@ class Dependency:
     def knob(self, name: str) -> Any:
         return self.service.knobs[name]
 
-    def _session(self) -> aiohttp.ClientSession:
+    def _pool(self) -> Pool:
+        """The connection pool, replaced when its size knob changes: calls waiting in the
+        old one finish there, new calls use the new size."""
         size = int(self.knob("client_pool_size"))
-        if self.session is None or size != self.pool_size:
-            if self.session is not None:
-                old = self.session
+        if self.pool is None or size != self.pool_size:
+            if self.pool is not None:
+                old = self.pool
                 asyncio.get_running_loop().create_task(old.close())
-            connector = aiohttp.TCPConnector(limit=size, force_close=False)
-            self.session = aiohttp.ClientSession(connector=connector, base_url=self.base_url)
+            self.pool = Pool.for_url(self.base_url, limit=size)
             self.pool_size = size
-        return self.session
+        return self.pool
 
     def _configure(self) -> None:
         self.breaker.threshold = float(self.knob("client_breaker_threshold"))
@@ -95,7 +96,6 @@ class Dependency:
         seconds = (
             timeout_s if timeout_s is not None else float(self.knob("client_timeout_ms")) / 1000
         )
-        timeout = aiohttp.ClientTimeout(total=seconds)
         self.budget.on_call()
         outcome, status, attempt = "error", None, 0
         try:
@@ -127,25 +127,20 @@ class Dependency:
                     ) as span:
                         if span is None and trace:
                             headers["traceparent"] = f"00-{trace[0]}-{new_span_id()}-01"
-                        response = await self._session().request(
-                            method, path, json=json, timeout=timeout, headers=headers
+                        response = await self._pool().request(
+                            method, path, json_body=json, timeout=seconds, headers=headers
                         )
-                    async with response:
-                        status = response.status
-                        body = (
-                            await response.json(content_type=None)
-                            if response.status != 204
-                            else None
-                        )
-                        ok = response.status < 500
-                        outcome = "ok" if ok else "error"
-                        if ok:
-                            if response.status >= 400:
-                                raise DependencyError(self.name, "refused", response.status)
-                            return body
+                    status = response.status
+                    body = response.json() if response.status != 204 else None
+                    ok = response.status < 500
+                    outcome = "ok" if ok else "error"
+                    if ok:
+                        if response.status >= 400:
+                            raise DependencyError(self.name, "refused", response.status)
+                        return body
                 except TimeoutError:
                     outcome = "timeout"
-                except (aiohttp.ClientError, ValueError, OSError):
+                except (ConnectionFailed, ValueError, OSError):
                     outcome = "error"
                 finally:
                     self.bulkhead.release()
@@ -168,8 +163,8 @@ class Dependency:
             metrics.client_latency.labels(*labels).observe(time.perf_counter() - started)
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        if self.pool is not None:
+            await self.pool.close()
 
 
 class Service:

@@ -8,9 +8,9 @@ import random
 import time
 from typing import Any
 
-import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
+from sandbox.httpclient import Pool
 from sandbox.mechanisms import RetryBudget, backoff_delay
 from sandbox.services.base import IDLE_S, Service
 from sandbox.telemetry import LATENCY_BUCKETS, new_span_id, new_trace_id
@@ -60,16 +60,13 @@ class Loadgen(Service):
             ["service"],
             registry=r,
         )
-        self.session: aiohttp.ClientSession | None = None
+        self.pool: Pool | None = None
         self.in_flight: set[asyncio.Task[None]] = set()
         self.budget = RetryBudget(0.0)
         self.budget_ratio = 0.0
 
     async def on_start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0)
-        self.session = aiohttp.ClientSession(
-            connector=connector, base_url=self.topology.dependency_url("loadgen", "gateway")
-        )
+        self.pool = Pool.for_url(self.topology.dependency_url("loadgen", "gateway"))
         self.background.append(asyncio.create_task(self.arrivals()))
 
     async def arrivals(self) -> None:
@@ -94,8 +91,8 @@ class Loadgen(Service):
         finally:
             for task in list(self.in_flight):
                 task.cancel()
-            if self.session is not None:
-                await self.session.close()
+            if self.pool is not None:
+                await self.pool.close()
 
     def request_for(self) -> tuple[str, str, str, Any]:
         k = self.knobs
@@ -110,7 +107,7 @@ class Loadgen(Service):
         return "order", "POST", "/orders", {"sku": popular_sku(), "quantity": 1}
 
     async def user(self) -> None:
-        if self.session is None:
+        if self.pool is None:
             return
         k = self.knobs
         ratio = float(k["user_retry_budget"])
@@ -118,7 +115,7 @@ class Loadgen(Service):
             self.budget, self.budget_ratio = RetryBudget(ratio), ratio
         self.budget.on_call()
         kind, method, path, body = self.request_for()
-        timeout = aiohttp.ClientTimeout(total=float(k["user_timeout_ms"]) / 1000)
+        timeout = float(k["user_timeout_ms"]) / 1000
         trace_id = new_trace_id()  # every attempt of one user's request shares its trace
         started = time.perf_counter()
         outcome, attempt = "error", 0
@@ -133,18 +130,16 @@ class Loadgen(Service):
                     ) as span:
                         if span is None:
                             headers["traceparent"] = f"00-{trace_id}-{new_span_id()}-01"
-                        response = await self.session.request(
-                            method, path, json=body, timeout=timeout, headers=headers
+                        response = await self.pool.request(
+                            method, path, json_body=body, timeout=timeout, headers=headers
                         )
-                    async with response:
-                        await response.read()
-                        if response.status < 500 and response.status != 429:
-                            outcome = "ok" if response.status < 400 else "refused"
-                            return
-                        outcome = "error"
+                    if response.status < 500 and response.status != 429:
+                        outcome = "ok" if response.status < 400 else "refused"
+                        return
+                    outcome = "error"
                 except TimeoutError:
                     outcome = "timeout"
-                except (aiohttp.ClientError, OSError):
+                except OSError:  # ConnectionFailed among them
                     outcome = "error"
                 if attempt > int(k["user_retries"]) or (
                     ratio > 0 and not self.budget.allow_retry()
