@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 PYTEST_WORKERS ?= 2
 
-.PHONY: install dev test check lint typecheck contracts pytest lock bench bench-sandbox clean
+.PHONY: install browser dev test check lint typecheck contracts openapi-check pytest openapi lock bench bench-sandbox clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +16,21 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+# Browser libraries (htmx, charts) come from the npm registry, served as static files.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# Browser tests drive Debian's Chromium; installed where apt-get may run, else they skip
+# and say why.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; \
+	  else echo "note: no Chromium at /usr/bin/chromium and apt-get unavailable: browser tests will skip"; fi; }
+
+install: $(STAMP) $(NODE_STAMP) browser
 
 ## make dev: migrate, set up the demo organisation, run web + worker + beat
 dev: install
@@ -25,7 +40,7 @@ dev: install
 test: install
 	$(PY) -m config.localservices run -- $(MAKE) --no-print-directory check
 
-check: lint typecheck contracts pytest
+check: lint typecheck contracts openapi-check pytest
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -37,8 +52,16 @@ typecheck:
 contracts:
 	$(VENV)/bin/lint-imports
 
+# The committed API schemas (config/openapi/) match the code; needs no database.
+openapi-check:
+	$(PY) manage.py openapi_schemas --check
+
 pytest:
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+## make openapi: rewrite config/openapi/{public,tenant}.yaml from the API views
+openapi: install
+	$(PY) manage.py openapi_schemas
 
 ## make lock: re-resolve the pinned dependency set from pyproject.toml
 lock:

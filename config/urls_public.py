@@ -1,15 +1,15 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
-from apps.accounts.views import LoginView
+from apps.accounts.views import api_token, organisation_new
 from apps.tenants.api import SlugAvailabilityApi
 from apps.tenants.views import landing
 
 urlpatterns = [
     path("", landing, name="home"),
-    path("accounts/login/", LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("organisations/new/", organisation_new, name="organisation-new"),
+    path("accounts/api-token/", api_token, name="api-token"),
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path(
         "api/v1/organisations/slug-availability",

@@ -31,7 +31,7 @@ def make_organisation(name: str | None = None) -> Organisation:
 
 
 def make_member(organisation: Organisation, role: str = Role.LEARNER) -> User:
-    user = user_create(email=f"{unique(role)}@example.test", password=PASSWORD)
+    user = user_create(email=f"{unique(role)}@example.test", password=PASSWORD, email_verified=True)
     membership_set(user=user, organisation=organisation, role=role)
     return user
 

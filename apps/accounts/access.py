@@ -61,6 +61,14 @@ def role_required(role: str) -> Callable:
             request.membership = membership  # type: ignore[attr-defined]
             return view(request, *args, **kwargs)
 
+        wrapped.required_role = role  # type: ignore[attr-defined]
         return wrapped
 
     return decorator
+
+
+def open_to_visitors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Marks a tenant page anyone may open (an invitation's landing page): deliberate,
+    and visible to the test that walks every tenant URL."""
+    view.open_to_visitors = True  # type: ignore[attr-defined]
+    return view

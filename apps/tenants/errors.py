@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -26,6 +27,13 @@ class ValidationFailed(ApplicationError):
 
 class Conflict(ApplicationError):
     status_code = 409
+
+
+class ErrorEnvelope(serializers.Serializer):
+    """The body of every API error: what went wrong, and what it concerns."""
+
+    message = serializers.CharField()
+    extra = serializers.DictField(help_text="What the error concerns, e.g. the field at fault.")
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:

@@ -22,6 +22,8 @@ class Organisation(TenantMixin):
     plan = models.ForeignKey(
         Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="organisations"
     )
+    # When set, only people with an address in one of these domains can be invited or join.
+    allowed_email_domains = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     # The schema is cloned from the template by organisation_create, never migrated here.
@@ -33,6 +35,20 @@ class Organisation(TenantMixin):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def seats(self) -> int:
+        return self.plan.seats if self.plan else Plan._meta.get_field("seats").get_default()
+
+    @property
+    def sandbox_quota(self) -> int:
+        if self.plan:
+            return self.plan.sandbox_quota
+        return int(Plan._meta.get_field("sandbox_quota").get_default())
+
+    def email_allowed(self, email: str) -> bool:
+        domains = [d.lower() for d in self.allowed_email_domains or []]
+        return not domains or email.rsplit("@", 1)[-1].lower() in domains
 
 
 class Domain(DomainMixin):

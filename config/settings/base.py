@@ -40,6 +40,9 @@ SHARED_APPS = [
     "django_tenants",
     "apps.tenants",
     "apps.accounts",
+    "allauth",
+    "allauth.account",
+    "rest_framework.authtoken",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -47,6 +50,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.admin",
     "rest_framework",
+    "drf_spectacular",
     "channels",
     "django_prometheus",
 ]
@@ -133,6 +137,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -149,6 +154,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.tenants.context_processors.organisation",
+                "apps.accounts.context_processors.navigation",
             ],
         },
     }
@@ -164,9 +170,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+# ---------------------------------------------------------------- identity (allauth)
+# Every site (public and each organisation's) serves the same account pages; sign-up is
+# open on the public site only, organisations are joined by invitation.
+ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"login": "apps.accounts.forms.LoginForm"}
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# A code typed into the page that asked for it: works across subdomains and devices.
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+# Failed logins are limited per address and per client, sign-ups and resets per client.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": os.environ.get("LOGIN_FAILED_RATE", "10/m/ip,5/5m/key"),
+    "signup": os.environ.get("SIGNUP_RATE", "20/m/ip"),
+    "reset_password": "20/m/ip,5/m/key",
+    "confirm_email": "1/3m/key",
+}
+DEFAULT_FROM_EMAIL = os.environ.get(
+    "DEFAULT_FROM_EMAIL", "Systems Design Lab <noreply@lab.localhost>"
+)
 
 # One login spans every organisation: the session cookie is set for .BASE_DOMAIN.
 SESSION_COOKIE_DOMAIN = os.environ.get("SESSION_COOKIE_DOMAIN", f".{BASE_DOMAIN}")
@@ -185,7 +220,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
+STATICFILES_DIRS: list = [
+    BASE_DIR / "config" / "static",
+    # installed from the npm registry by `make install` (package.json), never committed
+    ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+]
 # collectstatic writes here in production images; development serves from the finders.
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
@@ -197,13 +236,34 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
     # Fail closed: a tenant API view that declares no required_role refuses everyone.
     "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.RolePermission"],
     "EXCEPTION_HANDLER": "apps.tenants.errors.api_exception_handler",
+    # Documents each view's error answers too; see apps/tenants/openapi.py.
+    "DEFAULT_SCHEMA_CLASS": "apps.tenants.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("API_ANON_RATE", "120/minute")},
+}
+
+# The committed schemas (config/openapi/) are written by `make openapi` and checked by
+# `make test`; nothing serves them at run time.
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "Systems Design Lab API",
+    "DESCRIPTION": (
+        "Learn distributed-systems design by breaking real systems on purpose. "
+        "The public site and each organisation's site have their own API; every error "
+        'answers {"message": ..., "extra": {...}}.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "Role": "apps.accounts.models.Role",
+        "LinkRole": "apps.accounts.models.LINK_ROLES",
+    },
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # ---------------------------------------------------------------- telemetry
@@ -246,7 +306,18 @@ LOGGING: dict[str, Any] = {
 
 # ---------------------------------------------------------------- optional integrations
 # Each optional integration has its own switch; unset means off.
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Mail goes to the console in development, to SMTP when EMAIL_HOST is set.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
 GRAFANA_URL = os.environ.get("GRAFANA_URL", "")
 # With a token set, /metrics answers only scrapers presenting it (Authorization: Bearer ...).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -11,7 +11,7 @@ from tests.conftest import PASSWORD
 
 @pytest.fixture
 def staff_client(site_client, db):
-    staff = user_create(email="staff@example.test", password=PASSWORD)
+    staff = user_create(email="staff@example.test", password=PASSWORD, email_verified=True)
     staff.is_staff = staff.is_superuser = True
     staff.save()
     return site_client(None, staff)

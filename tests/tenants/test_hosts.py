@@ -62,19 +62,17 @@ def test_workspace_home_is_for_members_only(site_client, org_a, org_b, member_fa
 def test_login_on_an_organisation_site(site_client, org_a, org_b, member_factory):
     member = member_factory(org_a, Role.INSTRUCTOR)
     client = site_client(org_a)
-    response = client.post("/accounts/login/", {"username": member.email, "password": PASSWORD})
+    response = client.post("/accounts/login/", {"login": member.email, "password": PASSWORD})
     assert response.status_code == 302
     assert client.get("/").status_code == 200
 
-    wrong = site_client(org_a).post(
-        "/accounts/login/", {"username": member.email, "password": "nope"}
-    )
+    wrong = site_client(org_a).post("/accounts/login/", {"login": member.email, "password": "nope"})
     assert wrong.status_code == 200
-    assert "correct email and password" in wrong.content.decode().replace("\n", " ")
+    assert "are not correct" in wrong.content.decode().replace("\n", " ")
 
     outsider = member_factory(org_b)
     refused = site_client(org_a).post(
-        "/accounts/login/", {"username": outsider.email, "password": PASSWORD}
+        "/accounts/login/", {"login": outsider.email, "password": PASSWORD}
     )
     assert refused.status_code == 200
     assert "not a member of Org A" in refused.content.decode()
