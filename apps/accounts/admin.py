@@ -1,7 +1,10 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest
 
-from apps.accounts.models import Membership, User
+from apps.accounts.models import AuditEntry, Invitation, Membership, User
 
 
 @admin.register(User)
@@ -17,3 +20,31 @@ class MembershipAdmin(admin.ModelAdmin):
     list_display = ("user", "organisation", "role", "created_at")
     list_filter = ("role",)
     search_fields = ("user__email", "organisation__slug")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records staff may look at but not rewrite: they change only through the services."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    list_display = ("organisation", "kind", "email", "role", "uses", "max_uses", "expires_at")
+    list_filter = ("kind", "role")
+    search_fields = ("email", "organisation__slug")
+    exclude = ("token_hash",)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "organisation", "actor_email", "action", "target")
+    list_filter = ("action",)
+    search_fields = ("actor_email", "target", "organisation__slug")
