@@ -288,6 +288,12 @@ def main() -> None:
     parser.add_argument("--socket", required=True)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # The fork server ends with the process that started it, even a killed one (a Celery
+    # worker's SIGKILL); the sandboxes it forked go on until stopped, expired or reaped.
+    parent = int(os.environ.get("SANDBOX_ZYGOTE_PARENT") or os.getppid())
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        sys.exit(0)  # it died before the signal was armed
     serve(args.socket)
 
 

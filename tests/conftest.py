@@ -3,7 +3,11 @@ migrated once per session) and real Redis. Data is made through the real service
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -123,3 +127,25 @@ def live_server_asgi(transactional_db: None) -> Iterator[LiveServer]:
     """The real ASGI server (uvicorn) on a free loopback port, against this test database."""
     with asgi_server() as port:
         yield LiveServer(port)
+
+
+@pytest.fixture
+def sandbox_root(settings: Any) -> Iterator[Path]:
+    """A sandbox directory of this test's own (short: it holds Unix sockets), used by this
+    process and handed to the workers it starts; every sandbox in it is stopped after."""
+    from apps.scenarios.backends import sandbox_backend
+    from sandbox.backends.local import LocalBackend
+
+    root = Path(tempfile.mkdtemp(prefix="sdl-", dir="/tmp"))
+    settings.SANDBOX_ROOT = str(root)
+    settings.SANDBOX_BACKEND = "local"
+    try:
+        yield root
+    finally:
+        backend = sandbox_backend()
+        leftover = LocalBackend(root=root)
+        for handle in leftover.list():
+            leftover.stop(handle)
+        if isinstance(backend, LocalBackend):
+            backend.close()
+        shutil.rmtree(root, ignore_errors=True)

@@ -2,6 +2,7 @@
 from the environment, with a safe default for development."""
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,21 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.tenants.tasks.platform_heartbeat",
         "schedule": 30.0,
     },
+    "lab-sessions-sweep": {
+        "task": "apps.scenarios.tasks.lab_sessions_sweep_task",
+        "schedule": float(os.environ.get("LAB_SWEEP_SECONDS", "15")),
+    },
 }
+
+# ---------------------------------------------------------------- lab sessions
+SANDBOX_BACKEND = os.environ.get("SANDBOX_BACKEND", "local")  # local | docker | kubernetes
+SANDBOX_ROOT = os.environ.get("SANDBOX_ROOT", "/tmp/sdlab-sandboxes")  # noqa: S108
+# The interpreter the local backend runs sandboxes with (one with the sandbox's packages).
+SANDBOX_PYTHON = os.environ.get("SANDBOX_PYTHON") or sys.executable
+LAB_SESSION_TTL_S = env_int("LAB_SESSION_TTL_S", 3600)
+LAB_SESSION_WARN_BEFORE_S = env_int("LAB_SESSION_WARN_BEFORE_S", 300)
+# A session starting for longer than this has lost its worker: failed, its sandbox reaped.
+LAB_PROVISION_TIMEOUT_S = env_int("LAB_PROVISION_TIMEOUT_S", 120)
 
 # ---------------------------------------------------------------- django
 MIDDLEWARE = [

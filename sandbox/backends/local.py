@@ -87,7 +87,9 @@ class LocalBackend:
         self.running: dict[str, IsolatedProcess | ForkedSandbox] = {}
         self.use_zygote = zygote
         self.zygote: subprocess.Popen[bytes] | None = None
-        self.zygote_socket = self.root / "zygote.sock"
+        # One fork server per process using the backend (Celery runs several): each its own.
+        self.zygote_socket = self.root / f"zygote-{os.getpid()}.sock"
+        self.zygote_log = self.root / f"zygote-{os.getpid()}.log"
 
     def _env(self) -> dict[str, str]:
         return {
@@ -113,9 +115,10 @@ class LocalBackend:
                 "HOME": str(self.root),
                 **{k: v for k, v in os.environ.items() if k == "SANDBOX_CACHE_DIR"},
                 **self._env(),
+                "SANDBOX_ZYGOTE_PARENT": str(os.getpid()),
             },
             stdout=subprocess.DEVNULL,
-            stderr=open(self.root / "zygote.log", "ab"),  # noqa: SIM115
+            stderr=open(self.zygote_log, "ab"),  # noqa: SIM115
         )
         atexit.register(self.close)  # the fork server ends with the process that started it
         deadline = time.monotonic() + 30
@@ -140,7 +143,7 @@ class LocalBackend:
             self.zygote = None
         with contextlib.suppress(FileNotFoundError):
             self.zygote_socket.unlink()
-        log = self.root / "zygote.log"
+        log = self.zygote_log
         with contextlib.suppress(FileNotFoundError):
             if log.stat().st_size == 0:
                 log.unlink()  # kept only when it has something to say

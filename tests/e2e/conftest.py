@@ -70,8 +70,10 @@ def e2e_port(transactional_db: None, outbox: Outbox) -> Iterator[int]:
         yield port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[object]:
+    """Per test: Playwright's sync API runs an event loop in this thread while it lives,
+    which other tests on the same xdist worker (asyncio.run) must not find."""
     if not Path(CHROMIUM).exists():
         pytest.skip(
             f"Chromium is not installed at {CHROMIUM} (make install installs Debian's "

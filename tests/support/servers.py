@@ -88,8 +88,14 @@ def asgi_server(**extra_env: str) -> Iterator[int]:
         stop(process)
 
 
+class WorkerNode(str):
+    """The worker's node name, carrying the pid of its process."""
+
+    pid: int
+
+
 @contextmanager
-def celery_worker(**extra_env: str) -> Iterator[str]:
+def celery_worker(**extra_env: str) -> Iterator[WorkerNode]:
     """`celery worker` on this test process's own queue; yields its node name."""
     from config.celery import app
 
@@ -123,7 +129,9 @@ def celery_worker(**extra_env: str) -> Iterator[str]:
             assert process.poll() is None, f"celery worker exited with {process.returncode}"
             if time.monotonic() >= deadline:
                 raise TimeoutError("celery worker did not answer a ping")
-        yield node
+        named = WorkerNode(node)
+        named.pid = process.pid
+        yield named
     finally:
         stop(process)
 

@@ -3,13 +3,15 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from apps.scenarios.models import LabSession
-from apps.scenarios.services import lab_session_request
+from apps.scenarios.services import lab_session_start
 
 
 def test_a_row_written_in_one_organisation_is_invisible_in_another(org_a, org_b, member_factory):
     learner = member_factory(org_a)
     with tenant_context(org_a):
-        session = lab_session_request(learner=learner, scenario_set="cache-stampede")
+        session = lab_session_start(
+            organisation=org_a, learner=learner, scenario_set="cache-stampede"
+        )
 
     with tenant_context(org_b):
         assert LabSession.objects.count() == 0

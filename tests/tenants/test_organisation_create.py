@@ -4,7 +4,7 @@ from django.db import connection
 from django_tenants.utils import schema_exists, tenant_context
 
 from apps.scenarios.models import LabSession
-from apps.scenarios.services import lab_session_request
+from apps.scenarios.services import lab_session_start
 from apps.tenants.errors import Conflict, ValidationFailed
 from apps.tenants.models import Domain, Organisation
 from apps.tenants.services import organisation_create
@@ -62,7 +62,7 @@ def test_duplicate_slug_is_refused_and_the_first_organisation_is_untouched(db, m
     first = organisation_create(name="First", slug="taken")
     learner = member_factory(first)
     with tenant_context(first):
-        lab_session_request(learner=learner, scenario_set="retry-storm")
+        lab_session_start(organisation=first, learner=learner, scenario_set="retry-storm")
 
     with pytest.raises(Conflict) as caught:
         organisation_create(name="Second", slug="taken")
