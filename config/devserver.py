@@ -51,6 +51,8 @@ def processes(port: str) -> dict[str, list[str]]:
             "--schedule",
             str(RUN_DIR / "celerybeat-schedule"),
         ],
+        # reads each running sandbox once a second and streams it to the lab pages
+        "relay": [PYTHON, str(ROOT / "manage.py"), "lab_relay"],
     }
 
 

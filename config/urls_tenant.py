@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from apps.accounts import console
 from apps.accounts.views import api_token, join, workspace_home
+from apps.scenarios import views as labs
 
 console_patterns = [
     path("", console.console_home, name="console"),
@@ -30,6 +31,11 @@ urlpatterns = [
     path("", workspace_home, name="home"),
     path("join/<str:token>/", join, name="join"),
     path("manage/", include(console_patterns)),
+    path("labs/", labs.labs, name="labs"),
+    path("labs/start/", labs.lab_start, name="lab-start"),
+    path("labs/<int:session_id>/", labs.lab, name="lab"),
+    path("labs/<int:session_id>/stop/", labs.lab_stop, name="lab-stop"),
+    path("labs/<int:session_id>/extend/", labs.lab_extend, name="lab-extend"),
     path("accounts/api-token/", api_token, name="api-token"),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("apps.accounts.urls_api")),

@@ -1,9 +1,13 @@
 """Lab session events, sent to the session's viewers after the transaction commits."""
 
+import json
+from functools import cache
 from typing import Any
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 from apps.scenarios.models import LabSession
@@ -25,3 +29,50 @@ def lab_session_publish(session: LabSession, event: str = "state") -> None:
             async_to_sync(layer.group_send)(group, {"type": "lab.event", "event": payload})
 
     transaction.on_commit(send)
+
+
+# ------------------------------------------------------------------ the relay's registry
+# Running sandboxes, in one Redis hash the relay reads every tick: "<schema>:<id>" ->
+# {"address": ...}. Written after the commit that makes a session run or end.
+def redis_prefix() -> str:
+    return f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:relay"
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def relay_redis() -> redis.Redis:
+    return _redis(settings.REDIS_URL)
+
+
+def relay_key(schema_name: str, session_id: int) -> str:
+    return f"{schema_name}:{session_id}"
+
+
+def relay_register(session: LabSession) -> None:
+    key = relay_key(tenant_connection().schema_name, session.pk)
+    address = (session.handle or {}).get("address", "")
+
+    def write() -> None:
+        relay_redis().hset(f"{redis_prefix()}:running", key, json.dumps({"address": address}))
+
+    transaction.on_commit(write)
+
+
+def relay_unregister(session: LabSession) -> None:
+    key = relay_key(tenant_connection().schema_name, session.pk)
+
+    def write() -> None:
+        client = relay_redis()
+        client.hdel(f"{redis_prefix()}:running", key)
+        client.delete(f"{redis_prefix()}:last:{key}")
+
+    transaction.on_commit(write)
+
+
+def last_frame(schema_name: str, session_id: int) -> dict[str, Any] | None:
+    """The relay's latest frame of a session: what a (re)connecting viewer sees first."""
+    raw = relay_redis().get(f"{redis_prefix()}:last:{relay_key(schema_name, session_id)}")
+    return json.loads(raw) if raw else None

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.scenarios.backends import sandbox_backend
-from apps.scenarios.events import lab_session_publish
+from apps.scenarios.events import lab_session_publish, relay_register, relay_unregister
 from apps.scenarios.models import ACTIVE_STATES, FINISHED_STATES, LabSession, LabSessionState
 from apps.tenants.errors import Conflict, ValidationFailed
 from apps.tenants.models import Organisation
@@ -169,6 +169,7 @@ def lab_session_provision(*, organisation: Organisation, session_id: int) -> Lab
         session.ready_at = timezone.now()
         session.save(update_fields=["state", "handle", "ready_at", "updated_at"])
         lab_session_publish(session)
+        relay_register(session)
     log.info("lab session running", extra={"lab_session": session_id})
     return session
 
@@ -197,6 +198,7 @@ def _end(session: LabSession, state: str) -> LabSession:
         session.ended_at = timezone.now()
     session.save(update_fields=["state", "ended_at", "updated_at"])
     if had_sandbox:
+        relay_unregister(session)
         schema = tenant_connection().schema_name
         final = state
 

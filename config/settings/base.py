@@ -239,6 +239,7 @@ STATICFILES_DIRS: list = [
     BASE_DIR / "config" / "static",
     # installed from the npm registry by `make install` (package.json), never committed
     ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+    ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
 ]
 # collectstatic writes here in production images; development serves from the finders.
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or None

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django_tenants.utils import tenant_context
 
 from apps.accounts.invitations import invitation_create
 from apps.accounts.models import ROLE_RANK, Membership, Role
+from apps.scenarios.services import lab_session_start
 
 # allauth's own pages (login, sign-up, password reset...) serve anyone by design; the
 # API token page belongs to the person, not the organisation.
@@ -75,7 +77,11 @@ def world(org_a, org_b, member_factory):
     owner_a = Membership.objects.get(user=members[Role.OWNER], organisation=org_a)
     invitation = invitation_create(actor=owner_a, email="secret-invitee@example.test").invitation
     outsider = member_factory(org_b, Role.OWNER)
-    return {"members": members, "outsider": outsider, "invitation": invitation}
+    with tenant_context(org_a):
+        lab = lab_session_start(
+            organisation=org_a, learner=members[Role.LEARNER], scenario_set="secret-lab"
+        )
+    return {"members": members, "outsider": outsider, "invitation": invitation, "lab": lab}
 
 
 def call(client, method: str, path: str, api: bool):
@@ -88,6 +94,8 @@ def call(client, method: str, path: str, api: bool):
 def pk_for(route: Route, world) -> int:
     if "invitation" in route.template:
         return world["invitation"].pk
+    if "labs" in route.template:
+        return world["lab"].pk
     return Membership.objects.filter(user=world["members"][Role.LEARNER]).get().pk
 
 
@@ -139,6 +147,14 @@ def test_no_page_shows_another_organisations_people(route, world, org_b, site_cl
     for user in world["members"].values():
         assert user.email not in body
     assert "secret-invitee" not in body
+    assert "secret-lab" not in body
+
+
+def test_a_learner_cannot_open_another_learners_lab(world, org_a, member_factory, site_client):
+    other = member_factory(org_a, Role.LEARNER)
+    path = f"/labs/{world['lab'].pk}/"
+    assert site_client(org_a, other).get(path).status_code == 403
+    assert site_client(org_a, world["members"][Role.INSTRUCTOR]).get(path).status_code == 200
 
 
 def test_the_admin_console_and_admin_api_need_the_admin_role():

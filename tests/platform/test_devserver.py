@@ -70,7 +70,7 @@ def run_devserver_and_check(env: dict[str, str], port: int, output: Path) -> Non
     try:
         wait_until_up(port, process, output)
         children = psutil.Process(process.pid).children(recursive=True)
-        assert len(children) >= 3  # web, worker, beat
+        assert len(children) >= 4  # web, worker, beat, relay
 
         public = get(port, settings.BASE_DOMAIN, "/")
         assert public.status_code == 200

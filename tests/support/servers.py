@@ -145,3 +145,15 @@ def wait_for(predicate: Callable[[], T], what: str, seconds: float = START_SECON
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(0.1)
     return value
+
+
+@contextmanager
+def relay_process(**extra_env: str) -> Iterator[subprocess.Popen]:
+    """`manage.py lab_relay`, the telemetry relay, against the test database and Redis."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "lab_relay"], cwd=ROOT, env=process_env(**extra_env)
+    )
+    try:
+        yield process
+    finally:
+        stop(process)

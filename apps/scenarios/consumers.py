@@ -1,0 +1,118 @@
+"""The lab page's WebSocket: the session's frames and state, and the learner's switches.
+
+The session's learner drives the lab; the organisation's instructors watch read-only;
+anyone else is refused like a page would be (4404 not a member or no such session,
+4403 a member who may not watch it, 4401 anonymous)."""
+
+import asyncio
+from typing import Any
+
+from apps.accounts.consumers import OrganisationConsumer
+from apps.accounts.models import Role
+from apps.scenarios.events import lab_session_group, last_frame
+from apps.scenarios.models import LabSession, LabSessionState
+from sandbox.catalog import MITIGATIONS, SCENARIOS
+from sandbox.client import SandboxClient, SandboxError
+from sandbox.spec import ParameterError, parameters_validate
+
+CONTROL_TYPES = ("scenario", "mitigation")
+
+
+class LabSessionConsumer(OrganisationConsumer):
+    role = Role.LEARNER
+
+    async def connected(self) -> None:
+        session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
+        session = await self.db(lambda: LabSession.objects.filter(pk=session_id).first())
+        user = self.scope["user"]
+        if session is None:
+            await self.accept()
+            await self.close(code=4404)
+            return
+        self.driver = session.learner_id == user.pk
+        if not self.driver and not self.membership.has_role(Role.INSTRUCTOR):
+            await self.accept()
+            await self.close(code=4403)
+            return
+        self.session_id = session_id
+        self.group = lab_session_group(self.organisation.schema_name, session_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json(
+            {"type": "hello", "read_only": not self.driver, "session": session.describe()}
+        )
+        frame = await asyncio.to_thread(last_frame, self.organisation.schema_name, session_id)
+        if frame is not None:
+            await self.send_json(frame)  # a reconnect resumes where the relay is
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    # ------------------------------------------------------------------ from the relay
+    async def lab_frame(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["frame"])
+
+    async def lab_event(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "state", **event["event"]})
+
+    # ------------------------------------------------------------------ from the browser
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        problem = self.control_problem(content)
+        if problem:
+            await self.send_json({"type": "error", "message": problem, "request": content})
+            return
+        session = await self.db(lambda: LabSession.objects.filter(pk=self.session_id).first())
+        if session is None or session.state != LabSessionState.RUNNING:
+            await self.send_json(
+                {"type": "error", "message": "The lab is not running.", "request": content}
+            )
+            return
+        try:
+            answer = await asyncio.to_thread(self.forward, session.handle["address"], content)
+        except SandboxError as exc:
+            await self.send_json({"type": "error", "message": exc.message, "request": content})
+            return
+        except OSError:
+            await self.send_json(
+                {"type": "error", "message": "The sandbox did not answer.", "request": content}
+            )
+            return
+        await self.send_json({"type": "ack", "request": content, "answer": answer})
+
+    def control_problem(self, content: Any) -> str | None:
+        """What is wrong with a control message, for the person who sent it; None if fine."""
+        if not isinstance(content, dict) or content.get("type") not in CONTROL_TYPES:
+            return (
+                'Send {"type": "scenario" or "mitigation", "slug": ..., "enabled": true or '
+                'false, "parameters": {...}}.'
+            )
+        if not getattr(self, "driver", False):
+            return "You are watching this lab read-only."
+        catalog = SCENARIOS if content["type"] == "scenario" else MITIGATIONS
+        slug = str(content.get("slug"))
+        if slug not in catalog:
+            return f"Unknown {content['type']} “{slug}”."
+        if not isinstance(content.get("enabled"), bool):
+            return "“enabled” must be true or false."
+        parameters = content.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            return "“parameters” must be an object."
+        if content["enabled"]:
+            try:
+                parameters_validate(catalog[slug].parameters, parameters)
+            except ParameterError as exc:
+                return f"{slug}: {exc.message}"
+        return None
+
+    @staticmethod
+    def forward(address: str, content: dict[str, Any]) -> Any:
+        client = SandboxClient(address, timeout=3.0)
+        slug, parameters = content["slug"], content.get("parameters") or {}
+        if content["type"] == "scenario":
+            if content["enabled"]:
+                return client.scenario_enable(slug, parameters)
+            return client.scenario_disable(slug)
+        if content["enabled"]:
+            return client.mitigation_enable(slug, parameters)
+        return client.mitigation_disable(slug)

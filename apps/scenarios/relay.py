@@ -1,0 +1,130 @@
+"""The telemetry relay: reads every running sandbox once per tick and sends one frame to
+its session's channel group, however many people watch and however many relays run.
+
+Each tick a relay claims each sandbox with `SET NX` on a key named after the tick, so
+with several replicas exactly one reads it; the frame goes to the group (every viewer
+on every ASGI replica) and is kept as the session's last frame, which a viewer who
+connects or reconnects gets first.
+
+    python manage.py lab_relay            # runs until stopped
+    python manage.py lab_relay --ticks 5  # bounded (tests, benchmarks)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.layers import get_channel_layer
+from prometheus_client import Counter, Gauge, Histogram
+
+from apps.scenarios.events import lab_session_group, redis_prefix, relay_redis
+from sandbox.client import SandboxClient
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+READ_TIMEOUT_S = 0.8
+LOG_LINES = 20
+
+FRAMES = Counter("sdlab_relay_frames", "Frames the relay sent to viewers.", ["outcome"])
+READS = Counter("sdlab_relay_reads", "Sandbox reads by the relay.", ["outcome"])
+LAG = Gauge("sdlab_relay_lag_seconds", "How late the last tick finished after it was due.")
+TICK = Histogram(
+    "sdlab_relay_tick_seconds",
+    "Time to read every claimed sandbox and send its frame.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+
+@dataclass
+class Relay:
+    name: str = field(default_factory=lambda: f"relay-{os.getpid()}")
+    log_cursor: dict[str, int] = field(default_factory=dict)
+    reads: int = 0
+
+    def running(self) -> dict[str, dict[str, Any]]:
+        raw = relay_redis().hgetall(f"{redis_prefix()}:running")
+        return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+
+    def claim(self, key: str, tick: int) -> bool:
+        """True for exactly one relay per sandbox per tick."""
+        claimed = relay_redis().set(
+            f"{redis_prefix()}:claim:{key}:{tick}", self.name, nx=True, ex=10
+        )
+        return bool(claimed)
+
+    def read(self, key: str, address: str) -> dict[str, Any] | None:
+        """One sandbox's frame (a thread's work: the client is synchronous)."""
+        client = SandboxClient(address, timeout=READ_TIMEOUT_S)
+        try:
+            state = client.state()
+            logs = client.logs(self.log_cursor.get(key, 0))
+        except (OSError, ValueError) as exc:
+            READS.labels("error").inc()
+            log.info("relay read failed", extra={"session": key, "error": str(exc)})
+            return None
+        READS.labels("ok").inc()
+        self.reads += 1
+        if logs:
+            self.log_cursor[key] = max(int(line.get("seq", 0)) for line in logs)
+        _schema, _, session_id = key.rpartition(":")
+        return {
+            "type": "frame",
+            "session": int(session_id),
+            "at": time.time(),
+            "ready": state.get("ready", False),
+            "figures": state.get("figures", {}),
+            "scenarios": state.get("scenarios", {}),
+            "mitigations": state.get("mitigations", {}),
+            "events": state.get("events", [])[-20:],
+            "logs": logs[-LOG_LINES:],
+            "expires_at": state.get("expires_at"),
+        }
+
+    async def tick(self, tick: int) -> int:
+        """Reads and sends every sandbox this relay claims for `tick`; returns how many."""
+        layer = get_channel_layer()
+        running = self.running()
+        claimed = [(k, v["address"]) for k, v in running.items() if self.claim(k, tick)]
+        frames = await asyncio.gather(
+            *(asyncio.to_thread(self.read, key, address) for key, address in claimed)
+        )
+        client = relay_redis()
+        sent = 0
+        for (key, _), frame in zip(claimed, frames, strict=True):
+            if frame is None:
+                continue
+            schema, _, session_id = key.rpartition(":")
+            client.set(f"{redis_prefix()}:last:{key}", json.dumps(frame), ex=30)
+            if layer is not None:
+                await layer.group_send(
+                    lab_session_group(schema, int(session_id)),
+                    {"type": "lab.frame", "frame": frame},
+                )
+            FRAMES.labels("sent").inc()
+            sent += 1
+        for key in set(self.log_cursor) - set(running):
+            del self.log_cursor[key]
+        return sent
+
+    async def run(self, ticks: int | None = None) -> None:
+        done = 0
+        while ticks is None or done < ticks:
+            due = (int(time.time()) + 1) * TICK_S
+            await asyncio.sleep(max(0.0, due - time.time()))
+            began = time.time()
+            with TICK.time():
+                try:
+                    await self.tick(int(due))
+                except Exception:  # one bad tick must not end the relay
+                    log.exception("relay tick failed")
+            LAG.set(max(0.0, time.time() - due))
+            if time.time() - began > TICK_S:
+                log.warning("relay tick overran", extra={"seconds": time.time() - began})
+            done += 1
