@@ -21,14 +21,18 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-# Browser tests drive Debian's Chromium; installed where apt-get may run, else they skip
-# and say why.
+# Browser tests drive Debian's Chromium, scrape tests Debian's Prometheus; installed where
+# apt-get may run, else those tests skip and say why.
+SYSTEM_PACKAGES := /usr/bin/chromium:chromium /usr/bin/prometheus:prometheus
 browser:
-	@test -x /usr/bin/chromium || { \
+	@for entry in $(SYSTEM_PACKAGES); do \
+	  binary=$${entry%%:*}; package=$${entry##*:}; \
+	  test -x $$binary && continue; \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
-	    { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; \
-	  else echo "note: no Chromium at /usr/bin/chromium and apt-get unavailable: browser tests will skip"; fi; }
+	    apt-get install -y -qq --no-install-recommends $$package >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $$package >/dev/null; }; \
+	  else echo "note: no $$binary and apt-get unavailable: tests needing it will skip"; fi; \
+	done
 
 install: $(STAMP) $(NODE_STAMP) browser
 

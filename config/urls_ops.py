@@ -3,10 +3,17 @@
 
 from django.urls import path
 
+from apps.scenarios import prometheus
 from apps.tenants.views import healthz, metrics, readyz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="prometheus-django-metrics"),
+    path("internal/prometheus/targets", prometheus.targets, name="prometheus-targets"),
+    path(
+        "internal/prometheus/sandboxes/<str:schema>/<int:session_id>/metrics",
+        prometheus.sandbox_metrics,
+        name="prometheus-sandbox-metrics",
+    ),
 ]

@@ -11,6 +11,7 @@ from apps.tenants.schemas import tenant_connection
 
 # Probes and scrapes must answer without the database: they never resolve a tenant.
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPS_PREFIXES = ("/internal/",)  # scrape targets and their metrics, for Prometheus
 OPS_URLCONF = "config.urls_ops"
 
 
@@ -29,7 +30,7 @@ class OrganisationMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         connection = tenant_connection()
         connection.set_schema_to_public()
-        if request.path in OPS_PATHS:
+        if request.path in OPS_PATHS or request.path.startswith(OPS_PREFIXES):
             request.organisation = None  # type: ignore[attr-defined]
             request.tenant = connection.tenant  # type: ignore[attr-defined]
             request.urlconf = OPS_URLCONF

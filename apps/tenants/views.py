@@ -32,14 +32,22 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text. With METRICS_TOKEN set, only a scraper presenting it gets in."""
-    token = settings.METRICS_TOKEN
-    if token:
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return HttpResponse(
-                "metrics need the scrape token\n", status=401, content_type="text/plain"
-            )
+    if not scrape_allowed(request):
+        return scrape_refused()
     return exports.ExportToDjangoView(request)
+
+
+def scrape_allowed(request: HttpRequest) -> bool:
+    """With METRICS_TOKEN set, only a scraper presenting it (Authorization: Bearer)."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return True
+    given = request.headers.get("Authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def scrape_refused() -> HttpResponse:
+    return HttpResponse("metrics need the scrape token\n", status=401, content_type="text/plain")
 
 
 def organisation_url(request: HttpRequest, slug: str) -> str:

@@ -337,3 +337,6 @@ EMAIL_BACKEND = os.environ.get(
 GRAFANA_URL = os.environ.get("GRAFANA_URL", "")
 # With a token set, /metrics answers only scrapers presenting it (Authorization: Bearer ...).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# host:port Prometheus scrapes sandboxes through (the platform's own address as it sees
+# it); unset: the host the discovery request came to.
+PROMETHEUS_SD_TARGET = os.environ.get("PROMETHEUS_SD_TARGET", "")

@@ -81,7 +81,8 @@ def test_sign_up_create_organisation_invite_and_promote(browser, e2e_port, outbo
 
     owner.get_by_role("link", name="Members").click()
     row = owner.get_by_test_id("member-row").filter(has_text=learner_email)
-    row.get_by_label(f"Role of {learner_email}").select_option("instructor")
+    with owner.expect_response(lambda r: "/role/" in r.url and r.status == 200):
+        row.get_by_label(f"Role of {learner_email}").select_option("instructor")
     expect(
         owner.get_by_test_id("member-row").filter(has_text=learner_email).get_by_role("combobox")
     ).to_have_value("instructor")
