@@ -39,4 +39,5 @@ urlpatterns = [
     path("accounts/api-token/", api_token, name="api-token"),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("apps.accounts.urls_api")),
+    path("api/v1/", include("apps.scenarios.urls_api")),
 ]
