@@ -82,5 +82,6 @@ def test_learner_runs_a_lab_instructor_watches(
 
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Stop lab").click()
-        expect(page.get_by_test_id("lab-state")).to_have_text(re.compile("Stopp"), timeout=30_000)
+        expect(page.get_by_test_id("lab-state")).to_have_text("Stopped", timeout=30_000)
+        expect(page.get_by_role("button", name="Start this lab again")).to_be_visible()
         shots(page, "04-stopped")

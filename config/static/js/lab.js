@@ -89,13 +89,15 @@
       next === "requested" || next === "starting"
         ? "Starting your sandbox… the charts begin as soon as it answers."
         : next === "expired"
-          ? "This lab has expired: its sandbox is gone. Start a new one from Labs."
+          ? "This lab has expired: its sandbox is gone."
           : next === "stopped"
             ? "This lab is stopped."
             : "";
     const problem = $("[data-testid=lab-problem]");
     problem.hidden = !reason;
-    problem.textContent = reason ? `${reason} Start a new lab from Labs to try again.` : "";
+    problem.textContent = reason || "";
+    const retry = $("[data-testid=lab-retry]");
+    if (retry) retry.hidden = !["failed", "stopped", "expired"].includes(next);
   }
 
   function showError(message) {
