@@ -18,6 +18,11 @@ class LabSessionState(models.TextChoices):
 FINISHED_STATES = frozenset(
     {LabSessionState.STOPPED, LabSessionState.FAILED, LabSessionState.EXPIRED}
 )
+MAX_TTL_S = 4 * 3600  # a lab lasts at most this long, extensions included
+EXTEND_MAX_S = 3600
+# The sandbox's own backstop: the platform expires sessions well before this.
+SANDBOX_TTL_S = MAX_TTL_S + EXTEND_MAX_S
+
 # A session in one of these holds (or is about to hold) a sandbox: it counts for the quota.
 ACTIVE_STATES = (
     LabSessionState.REQUESTED,

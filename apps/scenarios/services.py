@@ -18,20 +18,28 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.scenarios.backends import sandbox_backend
 from apps.scenarios.events import lab_session_publish, relay_register, relay_unregister
-from apps.scenarios.models import ACTIVE_STATES, FINISHED_STATES, LabSession, LabSessionState
+from apps.scenarios.models import (
+    ACTIVE_STATES,
+    EXTEND_MAX_S,
+    FINISHED_STATES,
+    MAX_TTL_S,
+    SANDBOX_TTL_S,
+    LabSession,
+    LabSessionState,
+)
+from apps.scenarios.pool import pool_claim
 from apps.tenants.errors import Conflict, ValidationFailed
 from apps.tenants.models import Organisation
 from apps.tenants.schemas import tenant_connection
 from sandbox.backends.base import SandboxHandle, SandboxSpec, SandboxStartError
 from sandbox.catalog import SCENARIOS
+from sandbox.client import SandboxClient, SandboxError
 from sandbox.spec import ParameterError, parameters_validate
 
 log = logging.getLogger(__name__)
 
 QUOTA_LOCK_NAMESPACE = 0x5D1AB  # pg_advisory_xact_lock(namespace, organisation id)
 MIN_TTL_S = 5 * 60
-MAX_TTL_S = 4 * 3600
-EXTEND_MAX_S = 3600
 
 
 class QuotaExceeded(Conflict):
@@ -135,8 +143,7 @@ def _spec(session: LabSession, organisation: Organisation) -> SandboxSpec:
     return SandboxSpec(
         session_id=session.sandbox_session_id(organisation.pk),
         scenarios=tuple((slug, dict(params)) for slug, params in session.scenarios),
-        # The sandbox's own backstop: the platform expires sessions well before this.
-        ttl_seconds=MAX_TTL_S + EXTEND_MAX_S,
+        ttl_seconds=SANDBOX_TTL_S,
     )
 
 
@@ -154,7 +161,7 @@ def lab_session_provision(*, organisation: Organisation, session_id: int) -> Lab
         lab_session_publish(session)
     backend = sandbox_backend()
     try:
-        handle = backend.start(_spec(session, organisation))
+        handle = _warm(session) or backend.start(_spec(session, organisation))
     except (SandboxStartError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or str(exc)
         return _fail(session_id, f"The sandbox did not start: {reason}")
@@ -172,6 +179,21 @@ def lab_session_provision(*, organisation: Organisation, session_id: int) -> Lab
         relay_register(session)
     log.info("lab session running", extra={"lab_session": session_id})
     return session
+
+
+def _warm(session: LabSession) -> SandboxHandle | None:
+    """A sandbox from the warm pool with the session's scenarios switched on, if any."""
+    handle = pool_claim(session.scenario_set)
+    if handle is None:
+        return None
+    client = SandboxClient(handle.address, timeout=5.0)
+    try:
+        for slug, parameters in session.scenarios:
+            client.scenario_enable(slug, parameters)
+    except (SandboxError, OSError):
+        sandbox_backend().stop(handle)
+        return None  # boot a fresh one rather than hand over a half-configured sandbox
+    return handle
 
 
 def _fail(session_id: int, reason: str) -> LabSession | None:

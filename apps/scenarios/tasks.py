@@ -34,3 +34,10 @@ def lab_sessions_sweep_task() -> None:
 
     sessions_sweep_all()
     sandboxes_reap()
+
+
+@shared_task(name="apps.scenarios.tasks.lab_pool_fill_task", ignore_result=True)
+def lab_pool_fill_task() -> None:
+    from apps.scenarios.pool import pool_fill
+
+    pool_fill()

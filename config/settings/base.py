@@ -126,6 +126,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.tenants.tasks.platform_heartbeat",
         "schedule": 30.0,
     },
+    "lab-warm-pool": {
+        "task": "apps.scenarios.tasks.lab_pool_fill_task",
+        "schedule": 10.0,
+    },
     "lab-sessions-sweep": {
         "task": "apps.scenarios.tasks.lab_sessions_sweep_task",
         "schedule": float(os.environ.get("LAB_SWEEP_SECONDS", "15")),
@@ -141,6 +145,8 @@ LAB_SESSION_TTL_S = env_int("LAB_SESSION_TTL_S", 3600)
 LAB_SESSION_WARN_BEFORE_S = env_int("LAB_SESSION_WARN_BEFORE_S", 300)
 # A session starting for longer than this has lost its worker: failed, its sandbox reaped.
 LAB_PROVISION_TIMEOUT_S = env_int("LAB_PROVISION_TIMEOUT_S", 120)
+# Ready sandboxes kept per scenario set ("free-play=2,retry-storm=1"); none by default.
+LAB_WARM_POOL = os.environ.get("LAB_WARM_POOL", "")
 
 # ---------------------------------------------------------------- django
 MIDDLEWARE = [

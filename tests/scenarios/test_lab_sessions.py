@@ -234,3 +234,44 @@ def test_reaper_stops_the_sandbox_of_a_session_whose_worker_died_after_booting_i
         for handle in backend.list():
             backend.stop(handle)
         backend.close()
+
+
+@pytest.mark.worker
+def test_a_start_claims_a_warm_sandbox_and_the_reaper_knows_pool_sandboxes(
+    committed_organisations, sandbox_root, settings
+):
+    from apps.scenarios.pool import pool_fill, pool_members
+
+    settings.LAB_WARM_POOL = "warm-set=1"
+    assert pool_fill() == {"warm-set": 1}
+    (warm,) = pool_members()
+    organisation = committed_organisations("Warm")
+    learner = make_member(organisation)
+    with celery_worker(SANDBOX_ROOT=str(sandbox_root), LAB_WARM_POOL="warm-set=1"):
+        with tenant_context(organisation):
+            session = lab_session_start(
+                organisation=organisation,
+                learner=learner,
+                scenario_set="warm-set",
+                scenarios=[["fixed-latency", {"delay_ms": 50}]],
+            )
+        wait_for(lambda: state_of(organisation, session.pk) == "running", "the lab to run")
+        handle = SandboxHandle.from_dict(session_in(organisation, session.pk).handle)
+        assert handle.sandbox_id == warm  # claimed, not booted
+        assert pool_members() == set()
+        assert SandboxClient(handle.address).state()["scenarios"] == {
+            "fixed-latency": {"delay_ms": 50}
+        }
+        settings.LAB_PROVISION_TIMEOUT_S = 0
+        assert warm not in sandboxes_reap()  # held by a running lab
+        # a warm sandbox taken from its pool by a worker that then died: an orphan
+        assert pool_fill() == {"warm-set": 1}
+        (lost,) = pool_members()
+        from apps.scenarios.pool import pool_claim
+
+        assert pool_claim("warm-set").sandbox_id == lost
+        assert sandboxes_reap() == [lost]
+        with tenant_context(organisation):
+            lab_session_stop(session_id=session.pk)
+        wait_for(lambda: state_of(organisation, session.pk) == "stopped", "the lab to stop")
+    assert LocalBackend(root=sandbox_root).list() == []
