@@ -269,7 +269,9 @@ def test_a_start_claims_a_warm_sandbox_and_the_reaper_knows_pool_sandboxes(
         (lost,) = pool_members()
         from apps.scenarios.pool import pool_claim
 
-        assert pool_claim("warm-set").sandbox_id == lost
+        claimed = pool_claim("warm-set")
+        assert claimed is not None
+        assert claimed.sandbox_id == lost
         assert sandboxes_reap() == [lost]
         with tenant_context(organisation):
             lab_session_stop(session_id=session.pk)
