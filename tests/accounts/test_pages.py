@@ -276,3 +276,33 @@ def test_public_home_lists_a_persons_organisations(site_client, org_a, org_b, me
     assert f"//{org_b.slug}." in page
     assert "Create an organisation" in page
     assert "Sign up" in site_client().get("/").content.decode()
+
+
+def test_password_change_keeps_the_session_and_refuses_a_wrong_old_password(
+    site_client, org_a, member_factory
+):
+    member = member_factory(org_a, Role.LEARNER)
+    client = site_client(org_a, member)
+    assert "/accounts/password/change/" in client.get("/").content.decode()
+    wrong = client.post(
+        "/accounts/password/change/",
+        {
+            "oldpassword": "not-it",
+            "password1": "a-new-long-passphrase",
+            "password2": "a-new-long-passphrase",
+        },
+    )
+    assert wrong.status_code == 200
+    assert "current password" in wrong.content.decode().lower()
+    changed = client.post(
+        "/accounts/password/change/",
+        {
+            "oldpassword": PASSWORD,
+            "password1": "a-new-long-passphrase",
+            "password2": "a-new-long-passphrase",
+        },
+    )
+    assert changed.status_code == 302
+    member.refresh_from_db()
+    assert member.check_password("a-new-long-passphrase")
+    assert client.get("/").status_code == 200
