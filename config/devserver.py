@@ -94,6 +94,8 @@ def main() -> int:
             print(demo.stdout + demo.stderr, file=sys.stderr)
             print("devserver: demo_setup failed (above); nothing started", file=sys.stderr)
             return 1
+        # the platform's tutorials, checked and loaded (a no-op when nothing changed)
+        subprocess.run([*manage, "tutorials_load"], env=env, check=True, cwd=ROOT)
         children: dict[str, subprocess.Popen] = {}
         stopping = False
 

@@ -423,6 +423,30 @@ def tutorial_read(folder: Path) -> Tutorial:
     )
 
 
+class ContentErrors(ContentError):
+    """Problems in several tutorials: one per tutorial folder, all reported at once."""
+
+    def __init__(self, errors: list[ContentError]) -> None:
+        first = errors[0]
+        super().__init__(first.path, first.line, first.message)
+        self.errors = errors
+        self.args = ("\n".join(str(e) for e in errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def tutorials_read(root: Path) -> list[Tutorial]:
-    """Every tutorial under `root` (one folder each), all checked; slugs must be unique."""
-    return [tutorial_read(folder) for folder in sorted(Path(root).iterdir()) if folder.is_dir()]
+    """Every tutorial under `root` (one folder each), all checked: the first problem of
+    each bad folder is reported, and nothing is returned unless all are valid."""
+    tutorials, errors = [], []
+    for folder in sorted(Path(root).iterdir()):
+        if not folder.is_dir():
+            continue
+        try:
+            tutorials.append(tutorial_read(folder))
+        except ContentError as exc:
+            errors.append(exc)
+    if errors:
+        raise ContentErrors(errors)
+    return tutorials

@@ -54,6 +54,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "channels",
     "django_prometheus",
+    "apps.tutorials",  # the platform's tutorials; organisations' own live in their schema
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
