@@ -3,6 +3,7 @@ from django.urls import include, path
 from apps.accounts import console
 from apps.accounts.views import api_token, join, workspace_home
 from apps.scenarios import views as labs
+from apps.tutorials import views as tutorials
 
 console_patterns = [
     path("", console.console_home, name="console"),
@@ -31,6 +32,8 @@ urlpatterns = [
     path("", workspace_home, name="home"),
     path("join/<str:token>/", join, name="join"),
     path("manage/", include(console_patterns)),
+    path("tutorials/", tutorials.tutorials, name="tutorials"),
+    path("tutorials/<slug:slug>/", tutorials.tutorial, name="tutorial"),
     path("labs/", labs.labs, name="labs"),
     path("labs/start/", labs.lab_start, name="lab-start"),
     path("labs/<int:session_id>/", labs.lab, name="lab"),

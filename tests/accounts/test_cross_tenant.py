@@ -5,18 +5,22 @@ organisation's data. A new view that declares no access fails here."""
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
-from django_tenants.utils import tenant_context
+from django_tenants.utils import schema_context, tenant_context
 
 from apps.accounts.invitations import invitation_create
 from apps.accounts.models import ROLE_RANK, Membership, Role
 from apps.scenarios.services import lab_session_start
+from apps.tutorials.content import tutorial_read
+from apps.tutorials.services import tutorials_store
 
 # allauth's own pages (login, sign-up, password reset...) serve anyone by design; the
 # API token page belongs to the person, not the organisation.
+TUTORIALS = Path(__file__).resolve().parents[2] / "apps" / "tutorials" / "content"
 PERSONAL = re.compile(r"^(account_|api-token$)")
 
 
@@ -55,7 +59,9 @@ class Route:
         return ["GET", "POST"]
 
     def path(self, pk: int) -> str:
-        return "/" + re.sub(r"<int:\w+>", str(pk), re.sub(r"<str:\w+>", "x" * 43, self.template))
+        path = re.sub(r"<str:\w+>", "x" * 43, self.template)
+        path = re.sub(r"<slug:\w+>", "slow-dependency", path)  # a tutorial the world loads
+        return "/" + re.sub(r"<int:\w+>", str(pk), path)
 
 
 def walk(patterns: list, prefix: str = "") -> Iterator[Route]:
@@ -83,6 +89,8 @@ def world(org_a, org_b, member_factory):
     owner_a = Membership.objects.get(user=members[Role.OWNER], organisation=org_a)
     invitation = invitation_create(actor=owner_a, email="secret-invitee@example.test").invitation
     outsider = member_factory(org_b, Role.OWNER)
+    with schema_context("public"):
+        tutorials_store(tutorials=[tutorial_read(TUTORIALS / "slow-dependency")])
     with tenant_context(org_a):
         lab = lab_session_start(
             organisation=org_a, learner=members[Role.LEARNER], scenario_set="secret-lab"
