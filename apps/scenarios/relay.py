@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from sandbox.client import SandboxClient
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+NEW_SANDBOX_POLL_S = 0.2  # a sandbox that just started is read at once, not at the next tick
 READ_TIMEOUT_S = 0.8
 LOG_LINES = 20
 
@@ -46,13 +48,14 @@ TICK = Histogram(
 class Relay:
     name: str = field(default_factory=lambda: f"relay-{os.getpid()}")
     log_cursor: dict[str, int] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
     reads: int = 0
 
     def running(self) -> dict[str, dict[str, Any]]:
         raw = relay_redis().hgetall(f"{redis_prefix()}:running")
         return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
 
-    def claim(self, key: str, tick: int) -> bool:
+    def claim(self, key: str, tick: int | str) -> bool:
         """True for exactly one relay per sandbox per tick."""
         claimed = relay_redis().set(
             f"{redis_prefix()}:claim:{key}:{tick}", self.name, nx=True, ex=10
@@ -89,9 +92,26 @@ class Relay:
 
     async def tick(self, tick: int) -> int:
         """Reads and sends every sandbox this relay claims for `tick`; returns how many."""
-        layer = get_channel_layer()
         running = self.running()
+        self.seen |= set(running)
         claimed = [(k, v["address"]) for k, v in running.items() if self.claim(k, tick)]
+        sent = await self.send(claimed)
+        for key in set(self.log_cursor) - set(running):
+            del self.log_cursor[key]
+        self.seen &= set(running)
+        return sent
+
+    async def first_reads(self) -> int:
+        """Sandboxes registered since the last look get their first frame now (once,
+        whichever relay claims it), so a learner's charts do not wait for the next tick."""
+        running = self.running()
+        new = [k for k in running if k not in self.seen]
+        self.seen |= set(new)
+        claimed = [(k, running[k]["address"]) for k in new if self.claim(k, "first")]
+        return await self.send(claimed)
+
+    async def send(self, claimed: list[tuple[str, str]]) -> int:
+        layer = get_channel_layer()
         frames = await asyncio.gather(
             *(asyncio.to_thread(self.read, key, address) for key, address in claimed)
         )
@@ -109,19 +129,23 @@ class Relay:
                 )
             FRAMES.labels("sent").inc()
             sent += 1
-        for key in set(self.log_cursor) - set(running):
-            del self.log_cursor[key]
         return sent
 
     async def run(self, ticks: int | None = None) -> None:
         done = 0
         while ticks is None or done < ticks:
-            due = (int(time.time()) + 1) * TICK_S
+            due = (math.floor(time.time() / TICK_S) + 1) * TICK_S
+            while due - time.time() > NEW_SANDBOX_POLL_S:
+                await asyncio.sleep(NEW_SANDBOX_POLL_S)
+                try:
+                    await self.first_reads()
+                except Exception:
+                    log.exception("relay first read failed")
             await asyncio.sleep(max(0.0, due - time.time()))
             began = time.time()
             with TICK.time():
                 try:
-                    await self.tick(int(due))
+                    await self.tick(round(due / TICK_S))
                 except Exception:  # one bad tick must not end the relay
                     log.exception("relay tick failed")
             LAG.set(max(0.0, time.time() - due))

@@ -104,7 +104,16 @@ CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 times sockets out after 5 s, the same 5 s channels_redis blocks
+            # waiting for a message: an idle WebSocket's consumer would crash. Its pool of
+            # 100 connections fails at once when a thousand viewers leave together.
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 30,
+                    "max_connections": env_int("CHANNELS_MAX_CONNECTIONS", 1000),
+                }
+            ],
             "prefix": os.environ.get("CHANNELS_PREFIX", "sdlab:channels"),
         },
     }

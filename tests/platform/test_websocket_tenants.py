@@ -1,6 +1,7 @@
 """Over the real ASGI server, WebSockets resolve the organisation from the host and let
 only its members in (close codes: 4401 anonymous, 4403 role missing, 4404 not a member)."""
 
+import contextlib
 import json
 import socket
 
@@ -87,3 +88,26 @@ def test_unknown_organisation_host_is_rejected(live_server_asgi):
     frame, code = open_events(live_server_asgi, f"nobody-here.{settings.BASE_DOMAIN}")
     assert frame is None
     assert code == 4404
+
+
+def test_an_idle_socket_stays_open_past_the_redis_client_timeout(
+    committed_organisations, live_server_asgi
+):
+    """redis-py 8 times out after 5 s, as long as channels_redis blocks for a message:
+    without a longer socket timeout every idle viewer was cut off after 5 s."""
+    org_a = committed_organisations("Org A")
+    learner = make_member(org_a, Role.LEARNER)
+    host = host_of(org_a)
+    sock = socket.create_connection(("127.0.0.1", live_server_asgi.port), timeout=20)
+    with ws_connect(
+        f"ws://{host}:{live_server_asgi.port}/ws/events/",
+        sock=sock,
+        origin=Origin(f"http://{host}:{live_server_asgi.port}"),
+        additional_headers={"Cookie": session_cookie_for(learner, org_a)},
+        open_timeout=10,
+    ) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        with contextlib.suppress(TimeoutError):
+            ws.recv(timeout=8)  # idle for longer than 5 s: nothing arrives, nothing breaks
+        ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(ws.recv(timeout=10)) == {"type": "pong"}

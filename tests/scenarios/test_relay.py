@@ -163,3 +163,23 @@ def test_learner_drives_instructor_watches_others_are_refused(
         assert SandboxClient(handle.address).state()["mitigations"] == {}
         with tenant_context(organisation):
             lab_session_stop(session_id=session.pk)
+
+
+@pytest.mark.worker
+def test_a_new_sandbox_is_read_at_once_by_exactly_one_relay(committed_organisations, sandbox_root):
+    organisation = committed_organisations("Fresh")
+    learner = make_member(organisation)
+    with celery_worker(SANDBOX_ROOT=str(sandbox_root)):
+        session = running_session(organisation, learner, sandbox_root)
+
+        async def scenario():
+            first, second = Relay(name="relay-a"), Relay(name="relay-b")
+            return [
+                await first.first_reads(),
+                await second.first_reads(),
+                await first.first_reads(),
+            ]
+
+        assert asyncio.run(scenario()) == [1, 0, 0]
+        with tenant_context(organisation):
+            lab_session_stop(session_id=session.pk)
