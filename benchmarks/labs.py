@@ -402,6 +402,8 @@ async def relay_reads(
     readers = [asyncio.create_task(frames_into(ws, viewing)) for ws in sockets]
     team = [Relay(name=f"{TAG}-relay-{n}") for n in range(relays)]
     sandboxes = len(team[0].running())
+    for relay in team:  # already running: read on ticks only (a new one gets one read at once)
+        relay.seen |= set(relay.running())
     await asyncio.gather(*(relay.run(ticks=ticks) for relay in team))
     await asyncio.sleep(0.5)  # the last tick's frames on their way
     await viewers_close(sockets, readers, viewing)
