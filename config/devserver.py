@@ -30,6 +30,10 @@ def processes(port: str) -> dict[str, list[str]]:
             "--port",
             port,
             "--no-access-log",
+            # Lab frames go to every viewer: compressing each copy costs the server more
+            # CPU than the bytes are worth on a few-KB frame.
+            "--ws-per-message-deflate",
+            "false",
         ],
         "worker": [
             str(BIN / "celery"),

@@ -66,6 +66,8 @@ def asgi_server(**extra_env: str) -> Iterator[int]:
             "--port",
             str(port),
             "--no-access-log",
+            "--ws-per-message-deflate",
+            "false",  # as make dev and the deployment run it
             "--log-level",
             "warning",
         ],
