@@ -32,8 +32,9 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.catalog import MITIGATIONS, SCENARIOS
+from sandbox.catalog._build import REQUEST_METRICS
 from sandbox.engine import Engine, UnknownSlug
-from sandbox.figures import Snapshot, figures_compute, snapshot_from
+from sandbox.figures import Snapshot, declared_values, figures_compute, snapshot_from
 from sandbox.knobs import KnobSettings
 from sandbox.runtime import RESTART_BACKOFF_S, Child, RuntimeOptions, fork_child, port_of
 from sandbox.spec import ParameterError
@@ -43,6 +44,7 @@ WINDOW_S = 5.0
 WATCHED_FOR_S = 60.0
 TRACE_BUFFER_BATCHES = 500  # the oldest spans go first when nobody collects
 MAX_TRACE_BATCHES_PER_READ = 100
+COMMON_METRICS = frozenset(m.name for m in REQUEST_METRICS)
 UNWATCHED_SAMPLE_S = 15.0  # nobody looking: keep figures warm, spend almost nothing
 UNEXPECTED_END = "failed: the supervisor ended unexpectedly"
 STABLE_AFTER_S = 30.0  # a service up this long has recovered: its next restart is quick again
@@ -408,6 +410,21 @@ class Supervisor:
             for k, v in figures_compute(old, new, SERVICES).items()
         }
 
+    def scenario_metrics(self) -> dict[str, list[dict[str, object]]]:
+        """Each active scenario's own declared metrics (not the RED ones every chart has)."""
+        if len(self.snapshots) < 2:
+            return {}
+        old, new = self.snapshots[-2], self.snapshots[-1]
+        readings = {}
+        for slug in self.engine.active_scenarios:
+            specs = [
+                (m.name, m.type, m.help)
+                for m in SCENARIOS[slug].metrics
+                if m.name not in COMMON_METRICS
+            ]
+            readings[slug] = declared_values(old, new, specs)
+        return readings
+
     # -- control API
     def watched(self) -> None:
         if time.monotonic() - self.watched_at > WATCHED_FOR_S:
@@ -434,6 +451,7 @@ class Supervisor:
                 **self.engine.state(),
                 "load": {"rate_rps": self.engine.effective()["loadgen"]["rate_rps"]},
                 "figures": self.figures(),
+                "scenario_metrics": self.scenario_metrics(),
                 "services": {
                     n: {"pid": c.pid, "restarts": c.restarts, "last_exit": c.exit_status}
                     for n, c in self.children.items()

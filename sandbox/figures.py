@@ -177,3 +177,23 @@ def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> di
     # Shared pages counted once (PSS); the supervisor and the proxy are not in `services`.
     figures["sandbox.memory_mb"] = sum(figures.get(f"{s}.pss_mb", 0.0) for s in services)
     return figures
+
+
+def declared_values(
+    old: Snapshot, new: Snapshot, specs: Iterable[tuple[str, str, str]]
+) -> list[dict[str, object]]:
+    """The current reading of a scenario's declared metrics, summed over their series:
+    (name, type, help) in; a gauge's value, or a counter's or histogram's rate per second."""
+    dt = max(1e-3, new.at - old.at)
+    moved = moved_between(old, new)
+    readings: list[dict[str, object]] = []
+    for name, kind, help_text in specs:
+        if kind == "gauge":
+            value, unit = _sum(new, name), ""
+        else:
+            sample = name if kind == "counter" else f"{name}_count"
+            value, unit = _sum(moved, sample) / dt, "/s"
+        readings.append(
+            {"name": name, "type": kind, "help": help_text, "value": round(value, 4), "unit": unit}
+        )
+    return readings

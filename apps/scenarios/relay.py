@@ -83,6 +83,7 @@ class Relay:
             "at": time.time(),
             "ready": state.get("ready", False),
             "figures": state.get("figures", {}),
+            "scenario_metrics": state.get("scenario_metrics", {}),
             "scenarios": state.get("scenarios", {}),
             "mitigations": state.get("mitigations", {}),
             "events": state.get("events", [])[-20:],

@@ -61,6 +61,10 @@ def test_learner_runs_a_lab_instructor_watches(
             timeout=20_000,
         )
         assert p99(page) > max(baseline, 0) + 200
+        # the scenario's own declared metrics get a panel of their own
+        panel = page.locator("[data-panel=fixed-latency]")
+        expect(panel).to_contain_text("A slow dependency")
+        expect(panel.locator("[data-metric=sdlab_injected_faults_total]")).to_have_count(1)
         expect(page.get_by_test_id("timeline")).to_contain_text("fixed-latency")
         shots(page, "02-latency-injected")
 

@@ -106,12 +106,64 @@
     box.textContent = message || "";
   }
 
+  // One panel per active scenario, one small chart per metric it declares.
+  const panels = {};
+  function scenarioPanels(frame) {
+    const readings = frame.scenario_metrics || {};
+    for (const slug of Object.keys(panels)) {
+      if (!(slug in readings)) {
+        panels[slug].element.remove();
+        delete panels[slug];
+      }
+    }
+    for (const [slug, metrics] of Object.entries(readings)) {
+      if (!panels[slug]) {
+        const element = document.createElement("figure");
+        element.dataset.panel = slug;
+        const title = document.querySelector(`[data-scenario="${slug}"] summary`);
+        const caption = document.createElement("figcaption");
+        caption.textContent = `Scenario: ${title ? title.firstChild.textContent.trim() : slug}`;
+        element.append(caption);
+        $("#scenario-panels").append(element);
+        panels[slug] = { element, charts: {}, t: [], values: {} };
+      }
+      const panel = panels[slug];
+      panel.t.push(frame.at);
+      if (panel.t.length > POINTS) panel.t.shift();
+      for (const metric of metrics) {
+        const history = (panel.values[metric.name] ||= []);
+        history.push(number(metric.value));
+        while (history.length > panel.t.length) history.shift();
+        while (history.length < panel.t.length) history.unshift(null);
+        if (!panel.charts[metric.name] && typeof uPlot !== "undefined") {
+          const box = document.createElement("div");
+          box.title = metric.help;
+          box.dataset.metric = metric.name;
+          panel.element.append(box);
+          panel.charts[metric.name] = new uPlot(
+            {
+              width: Math.max(240, panel.element.clientWidth - 16 || 360),
+              height: 120,
+              scales: { x: { time: true } },
+              legend: { live: false },
+              series: [{}, { label: `${metric.name} ${metric.unit}`.trim(), stroke: "#6941c6" }],
+            },
+            [[], []],
+            box,
+          );
+        }
+        if (panel.charts[metric.name]) panel.charts[metric.name].setData([panel.t, history]);
+      }
+    }
+  }
+
   function applyFrame(frame) {
     frames.push(frame);
     if (frames.length > POINTS) frames.shift();
     if (state === "requested" || state === "starting") setState("running");
     push(frame);
     draw();
+    scenarioPanels(frame);
     for (const details of document.querySelectorAll("[data-scenario]")) {
       details.querySelector(".badge.on").hidden = !(details.dataset.scenario in (frame.scenarios || {}));
     }
