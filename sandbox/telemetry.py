@@ -15,6 +15,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+PSS_EVERY_S = 5.0
+
+
 class ServiceMetrics:
     """Every series a service exposes. Names and labels are the sandbox's public contract:
     dashboards, the relay and the step checks read them."""
@@ -116,6 +119,7 @@ class ServiceMetrics:
         )
         self.extra: dict[str, Any] = {}
         self.cpu_counted = 0.0
+        self.pss_read_at = -PSS_EVERY_S
 
     def gauge(self, name: str, help_text: str, labels: list[str]) -> Gauge:
         if name not in self.extra:
@@ -132,11 +136,15 @@ class ServiceMetrics:
             with open("/proc/self/statm") as statm:
                 resident_pages = int(statm.read().split()[1])
             self.memory.labels(self.service).set(resident_pages * os.sysconf("SC_PAGE_SIZE"))
-            with open("/proc/self/smaps_rollup") as rollup:
-                for line in rollup:
-                    if line.startswith("Pss:"):
-                        self.memory_pss.labels(self.service).set(int(line.split()[1]) * 1024)
-                        break
+            # The kernel walks every page table to sum PSS: a sweep in itself, so it is
+            # read every few seconds, not on every sample.
+            if time.monotonic() - self.pss_read_at >= PSS_EVERY_S:
+                self.pss_read_at = time.monotonic()
+                with open("/proc/self/smaps_rollup") as rollup:
+                    for line in rollup:
+                        if line.startswith("Pss:"):
+                            self.memory_pss.labels(self.service).set(int(line.split()[1]) * 1024)
+                            break
         except OSError:
             pass
         times = os.times()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
@@ -252,7 +253,9 @@ class Service:
             for sample in family.samples
             if not sample.name.endswith("_created")
         ]
-        return web.json_response(samples)
+        return web.Response(
+            body=json.dumps(samples, separators=(",", ":")), content_type="application/json"
+        )
 
     async def _get_knobs(self, _: web.Request) -> web.Response:
         return web.json_response(self.knobs)
