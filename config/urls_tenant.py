@@ -3,6 +3,7 @@ from django.urls import include, path
 from apps.accounts import console
 from apps.accounts.views import api_token, join, workspace_home
 from apps.scenarios import views as labs
+from apps.scenarios.grafana import lab_grafana
 from apps.tutorials import views as tutorials
 
 console_patterns = [
@@ -39,6 +40,7 @@ urlpatterns = [
     path("labs/<int:session_id>/", labs.lab, name="lab"),
     path("labs/<int:session_id>/stop/", labs.lab_stop, name="lab-stop"),
     path("labs/<int:session_id>/extend/", labs.lab_extend, name="lab-extend"),
+    path("labs/<int:session_id>/grafana/<path:path>", lab_grafana, name="lab-grafana"),
     path("accounts/api-token/", api_token, name="api-token"),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("apps.accounts.urls_api")),

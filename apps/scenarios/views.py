@@ -1,5 +1,6 @@
 """Lab pages: the learner's labs and the start form, and the live lab page."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -77,7 +78,13 @@ def _visible(request: HttpRequest, session_id: int) -> tuple[LabSession, bool]:
 @require_GET
 def lab(request: HttpRequest, session_id: int) -> HttpResponse:
     session, driver = _visible(request, session_id)
-    context = {"session": session, "driver": driver, "catalog": _catalog()}
+    context = {
+        "session": session,
+        "driver": driver,
+        "catalog": _catalog(),
+        "grafana": bool(settings.GRAFANA_URL),
+        "grafana_dashboard": settings.GRAFANA_LAB_DASHBOARD,
+    }
     return render(request, "scenarios/lab.html", context)
 
 

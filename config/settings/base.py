@@ -351,6 +351,8 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.console.EmailBackend",
 )
 GRAFANA_URL = os.environ.get("GRAFANA_URL", "")
+GRAFANA_TOKEN = os.environ.get("GRAFANA_TOKEN", "")  # a viewer service-account token
+GRAFANA_LAB_DASHBOARD = os.environ.get("GRAFANA_LAB_DASHBOARD", "sdlab-lab-session")
 # With a token set, /metrics answers only scrapers presenting it (Authorization: Bearer ...).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # host:port Prometheus scrapes sandboxes through (the platform's own address as it sees
