@@ -5,11 +5,13 @@ anyone else is refused like a page would be (4404 not a member or no such sessio
 4403 a member who may not watch it, 4401 anonymous)."""
 
 import asyncio
+import json
 from typing import Any
 
 from apps.accounts.consumers import OrganisationConsumer
 from apps.accounts.models import Role
 from apps.scenarios.events import lab_session_group, last_frame
+from apps.scenarios.fanout import fanout
 from apps.scenarios.models import LabSession, LabSessionState
 from sandbox.catalog import MITIGATIONS, SCENARIOS
 from sandbox.client import SandboxClient, SandboxError
@@ -36,8 +38,8 @@ class LabSessionConsumer(OrganisationConsumer):
             return
         self.session_id = session_id
         self.group = lab_session_group(self.organisation.schema_name, session_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await fanout().join(self.group, self.dispatch)
         await self.send_json(
             {"type": "hello", "read_only": not self.driver, "session": session.describe()}
         )
@@ -47,11 +49,11 @@ class LabSessionConsumer(OrganisationConsumer):
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await fanout().leave(self.group, self.dispatch)
 
     # ------------------------------------------------------------------ from the relay
     async def lab_frame(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["frame"])
+        await self.send(text_data=event.get("text") or json.dumps(event["frame"]))
 
     async def lab_event(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "state", **event["event"]})
