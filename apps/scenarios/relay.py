@@ -30,7 +30,7 @@ from sandbox.client import SandboxClient
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
-NEW_SANDBOX_POLL_S = 0.2  # a sandbox that just started is read at once, not at the next tick
+NEW_SANDBOX_POLL_S = 0.1  # a sandbox that just started is read at once, not at the next tick
 READ_TIMEOUT_S = 0.8
 LOG_LINES = 20
 
