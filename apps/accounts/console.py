@@ -18,6 +18,7 @@ from apps.accounts.forms import (
     InvitationForm,
     InvitationLinkForm,
     SettingsForm,
+    form_error,
 )
 from apps.accounts.invitations import (
     invitation_create,
@@ -169,12 +170,6 @@ def invitations(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/console/invitations.html", _invitations_context(request))
 
 
-def _field_error(form: object, exc: ApplicationError) -> None:
-    field = exc.extra.get("field")
-    fields = getattr(form, "fields", {})
-    form.add_error(field if field in fields else None, exc.message)  # type: ignore[attr-defined]
-
-
 @role_required(Role.ADMIN)
 @require_POST
 def invitation_new(request: HttpRequest) -> HttpResponse:
@@ -187,7 +182,7 @@ def invitation_new(request: HttpRequest) -> HttpResponse:
                 role=form.cleaned_data["role"],
             )
         except ApplicationError as exc:
-            _field_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, f"Invitation sent to {invited.invitation.email}.")
             return redirect("console-invitations")
@@ -259,7 +254,7 @@ def invitation_link_new(request: HttpRequest) -> HttpResponse:
                 allowed_domain=form.cleaned_data["allowed_domain"],
             )
         except ApplicationError as exc:
-            _field_error(form, exc)
+            form_error(form, exc)
         else:
             new_link = invitation_url(
                 organisation=invited.invitation.organisation, token=invited.token
@@ -320,7 +315,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
                     allowed_email_domains=form.cleaned_data["allowed_email_domains"],
                 )
             except ApplicationError as exc:
-                _field_error(form, exc)
+                form_error(form, exc)
             else:
                 messages.success(request, "Settings saved.")
                 return redirect("console-settings")

@@ -3,6 +3,13 @@ from django import forms
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import membership_get
+from apps.tenants.errors import ApplicationError
+
+
+def form_error(form: forms.Form, exc: ApplicationError) -> None:
+    """Shows a service's refusal on the form: beside the field it names, else on top."""
+    field = exc.extra.get("field")
+    form.add_error(field if field in form.fields else None, exc.message)
 
 
 class LoginForm(AllauthLoginForm):

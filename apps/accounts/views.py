@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.access import open_to_visitors, role_required
-from apps.accounts.forms import JoinForm, OrganisationForm
+from apps.accounts.forms import JoinForm, OrganisationForm, form_error
 from apps.accounts.invitations import (
     invitation_accept,
     invitation_accept_new_user,
@@ -22,12 +22,7 @@ from apps.accounts.models import Invitation, InvitationKind, Role, User
 from apps.accounts.selectors import organisations_of
 from apps.accounts.services import organisation_signup
 from apps.tenants.errors import ApplicationError
-
-
-def organisation_url(request: HttpRequest, slug: str, path: str = "/") -> str:
-    port = request.get_port()
-    suffix = "" if port in ("80", "443") else f":{port}"
-    return f"{request.scheme}://{slug}.{settings.BASE_DOMAIN}{suffix}{path}"
+from apps.tenants.views import organisation_url
 
 
 @login_required
@@ -43,10 +38,7 @@ def organisation_new(request: HttpRequest) -> HttpResponse:
                 slug=form.cleaned_data["slug"],
             )
         except ApplicationError as exc:
-            form.add_error(
-                exc.extra.get("field") if exc.extra.get("field") in form.fields else None,
-                exc.message,
-            )
+            form_error(form, exc)
         else:
             return HttpResponseRedirect(organisation_url(request, organisation.slug))
     status = 422 if form.errors else 200

@@ -72,6 +72,15 @@ def relay_unregister(session: LabSession) -> None:
     transaction.on_commit(write)
 
 
+def running_sandboxes() -> dict[str, str]:
+    """The relay's registry: "<schema>:<id>" -> the running sandbox's address."""
+    raw = relay_redis().hgetall(f"{redis_prefix()}:running")
+    return {
+        (k.decode() if isinstance(k, bytes) else k): json.loads(v).get("address", "")
+        for k, v in raw.items()
+    }
+
+
 def last_frame(schema_name: str, session_id: int) -> dict[str, Any] | None:
     """The relay's latest frame of a session: what a (re)connecting viewer sees first."""
     raw = relay_redis().get(f"{redis_prefix()}:last:{relay_key(schema_name, session_id)}")

@@ -6,26 +6,15 @@ The proxy serves only sandboxes the relay's registry lists: no address comes fro
 request. Prometheus must keep `honor_labels` off for these targets, so a sandbox cannot
 forge another's `organisation` or `session` label (they become `exported_...`)."""
 
-import json
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from apps.scenarios.events import redis_prefix, relay_key, relay_redis
+from apps.scenarios.events import relay_key, running_sandboxes
 from apps.tenants.models import Organisation
 from apps.tenants.views import scrape_allowed, scrape_refused
 from sandbox.client import SandboxClient
-
-
-def _running() -> dict[str, str]:
-    raw = relay_redis().hgetall(f"{redis_prefix()}:running")
-    found = {}
-    for key, value in raw.items():
-        name = key.decode() if isinstance(key, bytes) else key
-        found[name] = json.loads(value).get("address", "")
-    return found
 
 
 @require_GET
@@ -33,7 +22,7 @@ def _running() -> dict[str, str]:
 def targets(request: HttpRequest) -> HttpResponse:
     if not scrape_allowed(request):
         return scrape_refused()
-    running = _running()
+    running = running_sandboxes()
     schemas = {key.rpartition(":")[0] for key in running}
     slugs = dict(
         Organisation.objects.filter(schema_name__in=schemas).values_list("schema_name", "slug")
@@ -63,7 +52,7 @@ def targets(request: HttpRequest) -> HttpResponse:
 def sandbox_metrics(request: HttpRequest, schema: str, session_id: int) -> HttpResponse:
     if not scrape_allowed(request):
         return scrape_refused()
-    address = _running().get(relay_key(schema, session_id))
+    address = running_sandboxes().get(relay_key(schema, session_id))
     if not address:
         return HttpResponse("no such running sandbox\n", status=404, content_type="text/plain")
     try:

@@ -24,7 +24,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from prometheus_client import Counter, Gauge, Histogram
 
-from apps.scenarios.events import lab_session_group, redis_prefix, relay_redis
+from apps.scenarios.events import lab_session_group, redis_prefix, relay_redis, running_sandboxes
 from sandbox.client import SandboxClient
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,11 @@ class Relay:
     name: str = field(default_factory=lambda: f"relay-{os.getpid()}")
     log_cursor: dict[str, int] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
+    answered: set[str] = field(default_factory=set)  # sandboxes read at least once
     reads: int = 0
 
-    def running(self) -> dict[str, dict[str, Any]]:
-        raw = relay_redis().hgetall(f"{redis_prefix()}:running")
-        return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+    def running(self) -> dict[str, str]:
+        return running_sandboxes()
 
     def claim(self, key: str, tick: int | str) -> bool:
         """True for exactly one relay per sandbox per tick."""
@@ -74,6 +74,7 @@ class Relay:
             return None
         READS.labels("ok").inc()
         self.reads += 1
+        self.answered.add(key)
         if logs:
             self.log_cursor[key] = max(int(line.get("seq", 0)) for line in logs)
         _schema, _, session_id = key.rpartition(":")
@@ -95,11 +96,12 @@ class Relay:
         """Reads and sends every sandbox this relay claims for `tick`; returns how many."""
         running = self.running()
         self.seen |= set(running)
-        claimed = [(k, v["address"]) for k, v in running.items() if self.claim(k, tick)]
+        claimed = [(k, address) for k, address in running.items() if self.claim(k, tick)]
         sent = await self.send(claimed)
         for key in set(self.log_cursor) - set(running):
             del self.log_cursor[key]
         self.seen &= set(running)
+        self.answered &= set(running)
         return sent
 
     async def first_reads(self) -> int:
@@ -108,8 +110,13 @@ class Relay:
         running = self.running()
         new = [k for k in running if k not in self.seen]
         self.seen |= set(new)
-        claimed = [(k, running[k]["address"]) for k in new if self.claim(k, "first")]
-        return await self.send(claimed)
+        claimed = [(k, running[k]) for k in new if self.claim(k, "first")]
+        sent = await self.send(claimed)
+        for key, _ in claimed:
+            if key not in self.answered:  # not answering yet (still busy starting): look again
+                self.seen.discard(key)
+                relay_redis().delete(f"{redis_prefix()}:claim:{key}:first")
+        return sent
 
     async def send(self, claimed: list[tuple[str, str]]) -> int:
         layer = get_channel_layer()
