@@ -18,7 +18,8 @@ under /tmp, and one uvicorn, one Celery worker and one relay, stopped by their P
   `--ticks` ticks, with 1 viewer and with 50 (and with 50 viewers and two relays);
 - frame delay: `--sessions` lab sessions (requested, never provisioned: viewers need only
   frames) with `--viewers-per-session` WebSocket viewers each, all on ONE uvicorn process;
-  once a second, as the relay does, a relay-sized frame is sent to each session's group;
+  once a second, as the relay does (each session at its own phase of the tick, spread over
+  its first 0.75 s), a relay-sized frame is sent to each session's group;
   the delay is the viewer's receive time minus the frame's "at": p50, p99, how many
   frames arrived of those expected, and how many viewers the server closed on its own.
   The viewers run in this process (asyncio), so their own time to read a message is in
@@ -508,6 +509,7 @@ async def fan_out(
     from channels.layers import get_channel_layer
 
     from apps.scenarios.events import lab_session_group
+    from apps.scenarios.relay import phase
 
     began = time.perf_counter()
     sockets = await viewers_open(port, pairs)
@@ -518,9 +520,11 @@ async def fan_out(
     server = asgi_pid(port)
     await asyncio.sleep(max(0.0, int(time.time()) + 1 - time.time()))
     cpu_before = (cpu_seconds(server) if server else 0.0, time.process_time(), time.time())
+    by_phase = sorted(session_ids, key=lambda s: phase(f"{schema}:{s}"))
     for n in range(frames):
-        await asyncio.sleep(max(0.0, cpu_before[2] + n - time.time()))
-        for session_id in session_ids:  # as the relay sends a tick's frames: one by one
+        for session_id in by_phase:  # as the relay sends a tick's frames: each at its phase
+            due = cpu_before[2] + n + phase(f"{schema}:{session_id}")
+            await asyncio.sleep(max(0.0, due - time.time()))
             frame = {**template, "session": session_id, "at": time.time()}
             await layer.group_send(
                 lab_session_group(schema, session_id), {"type": "lab.frame", "frame": frame}

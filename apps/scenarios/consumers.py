@@ -58,6 +58,10 @@ class LabSessionConsumer(OrganisationConsumer):
     async def lab_event(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "state", **event["event"]})
 
+    async def lab_progress(self, event: dict[str, Any]) -> None:
+        """What an app built on labs has to say about this one (a check passed...)."""
+        await self.send_json({"type": "progress", **event["progress"]})
+
     # ------------------------------------------------------------------ from the browser
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         problem = self.control_problem(content)

@@ -18,10 +18,16 @@ import logging
 import math
 import os
 import time
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils.module_loading import import_string
 from prometheus_client import Counter, Gauge, Histogram
 
 from apps.scenarios.events import lab_session_group, redis_prefix, relay_redis, running_sandboxes
@@ -32,16 +38,35 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0
 NEW_SANDBOX_POLL_S = 0.1  # a sandbox that just started is read at once, not at the next tick
 READ_TIMEOUT_S = 0.8
+SPREAD_S = 0.75  # a tick's reads are spread over this much of it, each sandbox at its own phase
 LOG_LINES = 20
 
 FRAMES = Counter("sdlab_relay_frames", "Frames the relay sent to viewers.", ["outcome"])
 READS = Counter("sdlab_relay_reads", "Sandbox reads by the relay.", ["outcome"])
-LAG = Gauge("sdlab_relay_lag_seconds", "How late the last tick finished after it was due.")
+LAG = Gauge("sdlab_relay_lag_seconds", "How late the last tick finished after its spread of reads.")
 TICK = Histogram(
     "sdlab_relay_tick_seconds",
     "Time to read every claimed sandbox and send its frame.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+
+
+FrameListener = Callable[[str, int, dict[str, Any]], None]
+# Listeners touch the database: a few threads of their own, apart from the sandbox reads.
+LISTENER_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="relay-listener")
+
+
+@cache
+def frame_listeners() -> tuple[FrameListener, ...]:
+    """What else hears each frame (settings.LAB_FRAME_LISTENERS), e.g. the step checks;
+    named in settings so that this app needs to know nothing of the apps built on it."""
+    return tuple(import_string(path) for path in settings.LAB_FRAME_LISTENERS)
+
+
+def phase(key: str) -> float:
+    """When in each tick this sandbox is read: stable, so its frames come a second apart,
+    and spread, so a thousand viewers are not all sent their frames in the same instant."""
+    return (zlib.crc32(key.encode()) / 2**32) * SPREAD_S
 
 
 @dataclass
@@ -93,11 +118,18 @@ class Relay:
         }
 
     async def tick(self, tick: int) -> int:
-        """Reads and sends every sandbox this relay claims for `tick`; returns how many."""
+        """Reads and sends every sandbox this relay claims for `tick`, each at its phase
+        of the tick; returns how many."""
+        began = time.time()
         running = self.running()
         self.seen |= set(running)
         claimed = [(k, address) for k, address in running.items() if self.claim(k, tick)]
-        sent = await self.send(claimed)
+
+        async def at_phase(key: str, address: str) -> int:
+            await asyncio.sleep(max(0.0, began + phase(key) - time.time()))
+            return await self.send([(key, address)])
+
+        sent = sum(await asyncio.gather(*(at_phase(k, a) for k, a in claimed)))
         for key in set(self.log_cursor) - set(running):
             del self.log_cursor[key]
         self.seen &= set(running)
@@ -137,9 +169,28 @@ class Relay:
                 )
             FRAMES.labels("sent").inc()
             sent += 1
+            loop = asyncio.get_running_loop()
+            for listener in frame_listeners():
+                await loop.run_in_executor(
+                    LISTENER_THREADS, listener, schema, int(session_id), frame
+                )
         return sent
 
+    async def timed_tick(self, tick: int, due: float) -> None:
+        with TICK.time():
+            try:
+                await self.tick(tick)
+            except Exception:  # one bad tick must not end the relay
+                log.exception("relay tick failed")
+        late = max(0.0, time.time() - due - SPREAD_S)
+        LAG.set(late)
+        if late > TICK_S - SPREAD_S:
+            log.warning("relay tick overran", extra={"seconds": time.time() - due})
+
     async def run(self, ticks: int | None = None) -> None:
+        """Starts a tick every second and, in between, gives new sandboxes their first
+        frame; a slow tick overlaps the next one rather than delaying it."""
+        running: set[asyncio.Task[None]] = set()
         done = 0
         while ticks is None or done < ticks:
             due = (math.floor(time.time() / TICK_S) + 1) * TICK_S
@@ -150,13 +201,8 @@ class Relay:
                 except Exception:
                     log.exception("relay first read failed")
             await asyncio.sleep(max(0.0, due - time.time()))
-            began = time.time()
-            with TICK.time():
-                try:
-                    await self.tick(round(due / TICK_S))
-                except Exception:  # one bad tick must not end the relay
-                    log.exception("relay tick failed")
-            LAG.set(max(0.0, time.time() - due))
-            if time.time() - began > TICK_S:
-                log.warning("relay tick overran", extra={"seconds": time.time() - began})
+            task = asyncio.create_task(self.timed_tick(round(due / TICK_S), due))
+            running.add(task)
+            task.add_done_callback(running.discard)
             done += 1
+        await asyncio.gather(*running)

@@ -157,6 +157,8 @@ LAB_SESSION_WARN_BEFORE_S = env_int("LAB_SESSION_WARN_BEFORE_S", 300)
 LAB_PROVISION_TIMEOUT_S = env_int("LAB_PROVISION_TIMEOUT_S", 120)
 # Ready sandboxes kept per scenario set ("free-play=2,retry-storm=1"); none by default.
 LAB_WARM_POOL = os.environ.get("LAB_WARM_POOL", "")
+# Called with (schema, session id, frame) for every frame the relay sends.
+LAB_FRAME_LISTENERS = ["apps.progress.watch.frame_seen"]
 
 # ---------------------------------------------------------------- django
 MIDDLEWARE = [

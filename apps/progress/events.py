@@ -1,0 +1,56 @@
+"""Progress events, sent after the write commits: to the learner's lab page, to the
+organisation's instructors' dashboards, and to the check watcher (which re-reads what to
+check when a session's progress changes)."""
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from apps.progress.models import Enrolment
+from apps.scenarios.events import lab_session_group, redis_prefix, relay_redis
+from apps.tenants.schemas import tenant_connection
+
+WATCH_VERSION_TTL_S = 6 * 3600  # longer than any lab lasts
+
+
+def progress_group(schema_name: str) -> str:
+    """Every instructor dashboard of one organisation listens here."""
+    return f"progress.{schema_name}"
+
+
+def watch_version_key(schema_name: str, session_id: int) -> str:
+    return f"{redis_prefix()}:progress:v:{schema_name}:{session_id}"
+
+
+def progress_publish(enrolment: Enrolment, kind: str, **data: Any) -> None:
+    schema = tenant_connection().schema_name
+    payload = {
+        "kind": kind,
+        "enrolment": enrolment.pk,
+        "learner": enrolment.learner_id,
+        "tutorial": enrolment.tutorial_slug,
+        **data,
+    }
+    session_id = enrolment.lab_session_id
+
+    def send() -> None:
+        if session_id is not None:
+            key = watch_version_key(schema, session_id)
+            pipe = relay_redis().pipeline()
+            pipe.incr(key)
+            pipe.expire(key, WATCH_VERSION_TTL_S)
+            pipe.execute()
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        if session_id is not None:
+            async_to_sync(layer.group_send)(
+                lab_session_group(schema, session_id), {"type": "lab.progress", "progress": payload}
+            )
+        async_to_sync(layer.group_send)(
+            progress_group(schema), {"type": "progress.update", "update": payload}
+        )
+
+    transaction.on_commit(send)

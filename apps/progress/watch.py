@@ -1,0 +1,133 @@
+"""Continuous checking: every frame the relay sends is also fed to the open steps' checks
+of the enrolment whose lab it is, so a check passes the moment it holds, with no button.
+
+The relay calls `frame_seen` (settings.LAB_FRAME_LISTENERS) in a thread after sending a
+frame. What to check for a session is read from the database once and again only when
+its progress changes (a version number in Redis, bumped after every progress write).
+How long each condition has held is kept in Redis, not in this process, because the next
+tick's frame may be read by another relay.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import close_old_connections
+from django_tenants.utils import schema_context
+
+from apps.progress.events import watch_version_key
+from apps.progress.models import CheckResult, Enrolment, StepProgress, StepStatus
+from apps.progress.services import NotFound, check_result_record, enrolment_tutorial
+from apps.scenarios.events import redis_prefix, relay_redis
+from apps.tenants.errors import ApplicationError
+from apps.tutorials.checks import TELEMETRY, StepChecker
+
+log = logging.getLogger(__name__)
+HELD_TTL_S = 3600
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The telemetry checks still to pass for one lab session: ids are "<step>/<check>"."""
+
+    enrolment_id: int | None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+_plans: dict[tuple[str, int], tuple[Any, Plan]] = {}  # (version read from Redis, plan)
+
+
+def plan_read(session_id: int) -> Plan:
+    enrolment = Enrolment.objects.filter(lab_session_id=session_id).first()
+    if enrolment is None:
+        return Plan(None)
+    open_steps = set(
+        StepProgress.objects.filter(enrolment=enrolment, status=StepStatus.OPEN).values_list(
+            "step_slug", flat=True
+        )
+    )
+    if not open_steps:
+        return Plan(enrolment.pk)
+    passed = set(
+        CheckResult.objects.filter(enrolment=enrolment).values_list("step_slug", "check_id")
+    )
+    checks = [
+        {**check, "id": f"{step.slug}/{check['id']}"}
+        for step in enrolment_tutorial(enrolment).steps.all()
+        if step.slug in open_steps
+        for check in step.checks
+        if check["type"] in TELEMETRY and (step.slug, check["id"]) not in passed
+    ]
+    return Plan(enrolment.pk, checks)
+
+
+def _plan(schema_name: str, session_id: int) -> Plan:
+    version = relay_redis().get(watch_version_key(schema_name, session_id))
+    cached = _plans.get((schema_name, session_id))
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    with schema_context(schema_name):
+        plan = plan_read(session_id)
+    _plans[(schema_name, session_id)] = (version, plan)
+    return plan
+
+
+def held_key(schema_name: str, enrolment_id: int) -> str:
+    return f"{redis_prefix()}:progress:held:{schema_name}:{enrolment_id}"
+
+
+def frame_check(schema_name: str, session_id: int, frame: dict[str, Any]) -> list[str]:
+    """Feeds one frame to the session's open checks; records those that pass. Returns
+    the "<step>/<check>" ids recorded."""
+    plan = _plan(schema_name, session_id)
+    if plan.enrolment_id is None or not plan.checks:
+        return []
+    client = relay_redis()
+    key = held_key(schema_name, plan.enrolment_id)
+    held = {
+        (k.decode() if isinstance(k, bytes) else k): float(v)
+        for k, v in client.hgetall(key).items()
+    }
+    checker = StepChecker(plan.checks, held_since=dict(held))
+    passed = checker.feed(frame)
+    pipe = client.pipeline()
+    gone = set(held) - set(checker.held_since)
+    if gone:
+        pipe.hdel(key, *gone)
+    for check_id, since in checker.held_since.items():
+        if held.get(check_id) != since:
+            pipe.hset(key, check_id, since)
+    pipe.expire(key, HELD_TTL_S)
+    pipe.execute()
+    recorded = []
+    for check_id in passed:
+        step_slug, _, own_id = check_id.partition("/")
+        try:
+            with schema_context(schema_name):
+                result = check_result_record(
+                    enrolment_id=plan.enrolment_id, step_slug=step_slug, check_id=own_id
+                )
+        except (NotFound, ApplicationError) as exc:  # content reloaded under the learner
+            log.info("check not recorded", extra={"check": check_id, "reason": str(exc)})
+            continue
+        if result.created:
+            recorded.append(check_id)
+    if recorded:
+        _plans.pop((schema_name, session_id), None)
+    return recorded
+
+
+def frame_seen(schema_name: str, session_id: int, frame: dict[str, Any]) -> None:
+    """The relay's listener: never lets a failure here reach the relay."""
+    close_old_connections()
+    try:
+        frame_check(schema_name, session_id, frame)
+    except Exception:
+        log.exception("checking a frame failed", extra={"session": session_id})
+
+
+def plans_forget() -> None:
+    """Drops every cached plan (tests: a fresh process's view)."""
+    _plans.clear()
