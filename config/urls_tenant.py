@@ -2,6 +2,8 @@ from django.urls import include, path
 
 from apps.accounts import console
 from apps.accounts.views import api_token, join, workspace_home
+from apps.progress import cohorts
+from apps.progress import views as learn
 from apps.scenarios import views as labs
 from apps.scenarios.grafana import lab_grafana
 from apps.tutorials import views as tutorials
@@ -35,6 +37,42 @@ urlpatterns = [
     path("manage/", include(console_patterns)),
     path("tutorials/", tutorials.tutorials, name="tutorials"),
     path("tutorials/<slug:slug>/", tutorials.tutorial, name="tutorial"),
+    path("learn/", learn.dashboard, name="learn-dashboard"),
+    path("learn/<slug:slug>/", learn.learn, name="learn"),
+    path("learn/<slug:slug>/enrol/", learn.enrol, name="learn-enrol"),
+    path("learn/<slug:slug>/guide/", learn.guide, name="learn-guide"),
+    path("learn/<slug:slug>/lab/", learn.lab, name="learn-lab"),
+    path("learn/<slug:slug>/answer/", learn.answer, name="learn-answer"),
+    path("cohorts/", cohorts.cohorts, name="cohorts"),
+    path("cohorts/<int:cohort_id>/", cohorts.cohort, name="cohort"),
+    path("cohorts/<int:cohort_id>/delete/", cohorts.cohort_delete_view, name="cohort-delete"),
+    path("cohorts/<int:cohort_id>/members/", cohorts.cohort_members, name="cohort-members"),
+    path(
+        "cohorts/<int:cohort_id>/members/<int:learner_id>/remove/",
+        cohorts.cohort_member_remove_view,
+        name="cohort-member-remove",
+    ),
+    path("cohorts/<int:cohort_id>/assignments/", cohorts.cohort_assign, name="cohort-assign"),
+    path(
+        "cohorts/<int:cohort_id>/assignments/<int:assignment_id>/remove/",
+        cohorts.cohort_unassign,
+        name="cohort-unassign",
+    ),
+    path(
+        "cohorts/<int:cohort_id>/tutorials/<slug:slug>/",
+        cohorts.cohort_progress,
+        name="cohort-progress",
+    ),
+    path(
+        "cohorts/<int:cohort_id>/tutorials/<slug:slug>/matrix/",
+        cohorts.cohort_progress_matrix,
+        name="cohort-progress-matrix",
+    ),
+    path(
+        "cohorts/<int:cohort_id>/tutorials/<slug:slug>/export.csv",
+        cohorts.cohort_progress_csv,
+        name="cohort-progress-csv",
+    ),
     path("labs/", labs.labs, name="labs"),
     path("labs/start/", labs.lab_start, name="lab-start"),
     path("labs/<int:session_id>/", labs.lab, name="lab"),

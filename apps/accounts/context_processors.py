@@ -20,5 +20,6 @@ def navigation(request: HttpRequest) -> dict:
         "nav_memberships": memberships,
         "nav_current": current,
         "nav_is_admin": current is not None and current.has_role(Role.ADMIN),
+        "nav_is_instructor": current is not None and current.has_role(Role.INSTRUCTOR),
         "nav_port_suffix": "" if port in ("80", "443") else f":{port}",
     }

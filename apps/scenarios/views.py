@@ -1,6 +1,5 @@
 """Lab pages: the learner's labs and the start form, and the live lab page."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -11,20 +10,10 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.access import role_required
 from apps.accounts.models import Role
 from apps.scenarios.models import ACTIVE_STATES, LabSession
+from apps.scenarios.selectors import lab_page_context
 from apps.scenarios.services import lab_session_extend, lab_session_start, lab_session_stop
 from apps.tenants.errors import ApplicationError
-from sandbox.catalog import MITIGATIONS, SCENARIOS
-
-
-def _catalog() -> dict:
-    return {
-        "scenarios": sorted(
-            (s.describe() for s in SCENARIOS.values()), key=lambda s: (s["category"], s["title"])
-        ),
-        "mitigations": sorted(
-            (m.describe() for m in MITIGATIONS.values()), key=lambda m: m["title"]
-        ),
-    }
+from sandbox.catalog import SCENARIOS
 
 
 @role_required(Role.LEARNER)
@@ -78,14 +67,7 @@ def _visible(request: HttpRequest, session_id: int) -> tuple[LabSession, bool]:
 @require_GET
 def lab(request: HttpRequest, session_id: int) -> HttpResponse:
     session, driver = _visible(request, session_id)
-    context = {
-        "session": session,
-        "driver": driver,
-        "catalog": _catalog(),
-        "grafana": bool(settings.GRAFANA_URL),
-        "grafana_dashboard": settings.GRAFANA_LAB_DASHBOARD,
-    }
-    return render(request, "scenarios/lab.html", context)
+    return render(request, "scenarios/lab.html", lab_page_context(session=session, driver=driver))
 
 
 @role_required(Role.LEARNER)

@@ -159,6 +159,9 @@ LAB_PROVISION_TIMEOUT_S = env_int("LAB_PROVISION_TIMEOUT_S", 120)
 LAB_WARM_POOL = os.environ.get("LAB_WARM_POOL", "")
 # Called with (schema, session id, frame) for every frame the relay sends.
 LAB_FRAME_LISTENERS = ["apps.progress.watch.frame_seen"]
+# A learner is "stuck" with no progress for this long, or this many wrong answers in a step.
+PROGRESS_STUCK_AFTER_S = env_int("PROGRESS_STUCK_AFTER_S", 15 * 60)
+PROGRESS_STUCK_ATTEMPTS = env_int("PROGRESS_STUCK_ATTEMPTS", 3)
 
 # ---------------------------------------------------------------- django
 MIDDLEWARE = [

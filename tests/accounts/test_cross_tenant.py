@@ -14,6 +14,7 @@ from django_tenants.utils import schema_context, tenant_context
 
 from apps.accounts.invitations import invitation_create
 from apps.accounts.models import ROLE_RANK, Membership, Role
+from apps.progress.teaching import cohort_create, cohort_members_add
 from apps.scenarios.services import lab_session_start
 from apps.tutorials.content import tutorial_read
 from apps.tutorials.services import tutorials_store
@@ -96,7 +97,20 @@ def world(org_a, org_b, member_factory):
         lab = lab_session_start(
             organisation=org_a, learner=members[Role.LEARNER], scenario_set="secret-lab"
         )
-    return {"members": members, "outsider": outsider, "invitation": invitation, "lab": lab}
+        cohort = cohort_create(organisation=org_a, actor=members[Role.OWNER], name="secret-cohort")
+        cohort_members_add(
+            organisation=org_a,
+            actor=members[Role.OWNER],
+            cohort_id=cohort.pk,
+            emails=[members[Role.LEARNER].email],
+        )
+    return {
+        "members": members,
+        "outsider": outsider,
+        "invitation": invitation,
+        "lab": lab,
+        "cohort": cohort,
+    }
 
 
 def call(client, method: str, path: str, api: bool):
@@ -111,6 +125,8 @@ def pk_for(route: Route, world) -> int:
         return world["invitation"].pk
     if "labs" in route.template:
         return world["lab"].pk
+    if "cohorts" in route.template:
+        return world["cohort"].pk
     return Membership.objects.filter(user=world["members"][Role.LEARNER]).get().pk
 
 
@@ -166,6 +182,7 @@ def test_no_page_shows_another_organisations_people(route, world, org_b, site_cl
         assert user.email not in body
     assert "secret-invitee" not in body
     assert "secret-lab" not in body
+    assert "secret-cohort" not in body
 
 
 def test_a_learner_cannot_open_another_learners_lab(world, org_a, member_factory, site_client):

@@ -207,6 +207,10 @@
         if (data.expires_at) expiresAt = Date.parse(data.expires_at);
       } else if (data.type === "error") showError(data.message);
       else if (data.type === "ack") showError("");
+      else if (data.type === "progress") {
+        // Pages built around the lab (a tutorial's guide) hear what happened to progress.
+        document.dispatchEvent(new CustomEvent("lab:progress", { detail: data }));
+      }
     };
     socket.onclose = (event) => {
       if (event.code >= 4400 && event.code < 4500) {

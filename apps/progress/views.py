@@ -1,0 +1,117 @@
+"""The learner's pages: their dashboard, and a tutorial run with its guide beside the lab.
+
+The guide (steps, checks, quizzes, hints) is its own fragment: the page refreshes it when
+the lab socket says a check passed and when the next timed hint is due, so a check shows
+as passed the moment it holds, with no button.
+"""
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts.access import role_required
+from apps.accounts.models import Role
+from apps.progress.selectors import enrolment_of, guide_read, learner_dashboard
+from apps.progress.services import enrolment_create, quiz_answer_submit, tutorial_lab_start
+from apps.scenarios.selectors import lab_page_context
+from apps.tenants.errors import ApplicationError
+
+
+@role_required(Role.LEARNER)
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    board = learner_dashboard(learner=request.user)  # type: ignore[arg-type]
+    return render(request, "progress/dashboard.html", {"board": board})
+
+
+@role_required(Role.LEARNER)
+@require_POST
+def enrol(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        enrolment_create(learner=request.user, slug=slug)  # type: ignore[arg-type]
+    except ApplicationError as exc:
+        if exc.status_code == 404:
+            raise Http404(exc.message) from None
+        messages.error(request, exc.message)
+        return redirect("tutorial", slug=slug)
+    return redirect("learn", slug=slug)
+
+
+def _guide_context(request: HttpRequest, slug: str) -> dict:
+    guide = guide_read(slug=slug, learner=request.user)  # type: ignore[arg-type]
+    if guide is None:
+        raise Http404("No such tutorial")
+    answered = request.session.pop(f"answered:{slug}", None)
+    return {"guide": guide, "answered": answered}
+
+
+@role_required(Role.LEARNER)
+@require_GET
+def learn(request: HttpRequest, slug: str) -> HttpResponse:
+    context = _guide_context(request, slug)
+    enrolment = context["guide"].enrolment
+    if enrolment is None:
+        return redirect("tutorial", slug=slug)
+    session = enrolment.lab_session
+    if session is None:
+        return render(request, "progress/learn.html", context)
+    context.update(lab_page_context(session=session, driver=True))
+    return render(request, "progress/learn_lab.html", context)
+
+
+@role_required(Role.LEARNER)
+@require_GET
+def guide(request: HttpRequest, slug: str) -> HttpResponse:
+    return render(request, "progress/_guide.html", _guide_context(request, slug))
+
+
+@role_required(Role.LEARNER)
+@require_POST
+def lab(request: HttpRequest, slug: str) -> HttpResponse:
+    enrolment = enrolment_of(learner=request.user, slug=slug)  # type: ignore[arg-type]
+    if enrolment is None:
+        raise Http404("Enrol in the tutorial first")
+    try:
+        tutorial_lab_start(
+            organisation=request.organisation,  # type: ignore[attr-defined]
+            enrolment=enrolment,
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("learn", slug=slug)
+
+
+@role_required(Role.LEARNER)
+@require_POST
+def answer(request: HttpRequest, slug: str) -> HttpResponse:
+    """A quiz answer. With htmx the guide fragment comes back with the explanations; without
+    JavaScript the page is shown again with them."""
+    enrolment = enrolment_of(learner=request.user, slug=slug)  # type: ignore[arg-type]
+    if enrolment is None:
+        raise Http404("Enrol in the tutorial first")
+    step, check = request.POST.get("step", ""), request.POST.get("check", "")
+    feedback: dict = {"step": step, "check": check}
+    try:
+        chosen = [int(n) for n in request.POST.getlist("choice")]
+    except ValueError:
+        chosen = [-1]
+    try:
+        outcome = quiz_answer_submit(
+            learner=request.user,  # type: ignore[arg-type]
+            enrolment_id=enrolment.pk,
+            step_slug=step,
+            check_id=check,
+            chosen=chosen,
+        )
+        feedback.update(right=outcome.right, explanations=outcome.explanations)
+    except ApplicationError as exc:
+        if exc.status_code == 404:
+            raise Http404(exc.message) from None
+        feedback.update(error=exc.message)
+    if request.headers.get("HX-Request"):
+        context = _guide_context(request, slug)
+        context["answered"] = feedback
+        return render(request, "progress/_guide.html", context)
+    request.session[f"answered:{slug}"] = feedback
+    return redirect("learn", slug=slug)

@@ -1,0 +1,32 @@
+// A cohort's progress page: the organisation's progress feed (ws/progress/) says when a
+// learner passes a check or a step; the matrix is fetched again (htmx), so it is never
+// out of date and never reloaded by hand.
+(() => {
+  "use strict";
+  const config = JSON.parse(document.getElementById("teach-config").textContent);
+  let pending = null;
+  let retry = 0;
+
+  function refresh() {
+    clearTimeout(pending);
+    pending = setTimeout(() => {
+      if (window.htmx) window.htmx.ajax("GET", config.matrix, { target: "#matrix", swap: "outerHTML" });
+    }, 250);
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/progress/`);
+    socket.onopen = () => { retry = 0; };
+    socket.onmessage = (message) => {
+      const data = JSON.parse(message.data);
+      if (data.type === "progress" && data.tutorial === config.tutorial) refresh();
+    };
+    socket.onclose = (event) => {
+      if (event.code >= 4400 && event.code < 4500) return;
+      retry = Math.min(retry + 1, 6);
+      setTimeout(connect, 500 * 2 ** retry);
+    };
+  }
+  connect();
+})();
