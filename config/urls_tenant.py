@@ -73,6 +73,23 @@ urlpatterns = [
         cohorts.cohort_progress_csv,
         name="cohort-progress-csv",
     ),
+    path("cohorts/<int:cohort_id>/drills/", cohorts.cohort_drill_start, name="cohort-drills"),
+    path(
+        "cohorts/<int:cohort_id>/drills/<int:drill_id>/",
+        cohorts.cohort_drill,
+        name="cohort-drill",
+    ),
+    path(
+        "cohorts/<int:cohort_id>/drills/<int:drill_id>/runs/",
+        cohorts.cohort_drill_runs,
+        name="cohort-drill-runs",
+    ),
+    path(
+        "cohorts/<int:cohort_id>/drills/<int:drill_id>/end/",
+        cohorts.cohort_drill_end,
+        name="cohort-drill-end",
+    ),
+    path("drills/runs/<int:run_id>/detected/", learn.drill_detected, name="drill-detected"),
     path("labs/", labs.labs, name="labs"),
     path("labs/start/", labs.lab_start, name="lab-start"),
     path("labs/<int:session_id>/", labs.lab, name="lab"),

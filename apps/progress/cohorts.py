@@ -17,7 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.access import role_required
 from apps.accounts.forms import form_error
 from apps.accounts.models import Role
-from apps.progress.models import Cohort
+from apps.progress.drills import drill_end, drill_start
+from apps.progress.models import Cohort, Drill
 from apps.progress.reports import (
     FILTERS,
     cohort_assignments,
@@ -38,6 +39,7 @@ from apps.progress.teaching import (
 )
 from apps.tenants.errors import ApplicationError
 from apps.tutorials.selectors import tutorials_visible
+from sandbox.catalog import SCENARIOS
 
 ROWS_PER_PAGE = 50
 
@@ -72,6 +74,21 @@ class AssignmentForm(forms.Form):
         if day is None:
             return None
         return timezone.make_aware(datetime.combine(day, time(23, 59)))
+
+
+SCENARIO_CHOICES: list[tuple[str, str]] = sorted(
+    ((s.slug, s.title) for s in SCENARIOS.values()), key=lambda choice: choice[1]
+)
+
+
+class DrillForm(forms.Form):
+    scenario = forms.ChoiceField(choices=SCENARIO_CHOICES)
+    parameters = forms.JSONField(
+        required=False,
+        initial=dict,
+        help_text='Optional, as JSON: {"delay_ms": 400}. Left empty, the defaults.',
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
 
 
 def _cohort(cohort_id: int) -> Cohort:
@@ -113,6 +130,8 @@ def _cohort_context(request: HttpRequest, cohort: Cohort, **forms_: forms.Form) 
         "assignments": cohort_assignments(cohort=cohort),
         "members_form": forms_.get("members_form") or MembersForm(),
         "assignment_form": forms_.get("assignment_form") or AssignmentForm(),
+        "drill_form": forms_.get("drill_form") or DrillForm(),
+        "drills": Drill.objects.filter(cohort=cohort)[:20],
     }
 
 
@@ -274,3 +293,73 @@ def cohort_progress_csv(request: HttpRequest, cohort_id: int, slug: str) -> Http
     filename = f"{group.pk}-{slug}-progress.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+@role_required(Role.INSTRUCTOR)
+@require_POST
+def cohort_drill_start(request: HttpRequest, cohort_id: int) -> HttpResponse:
+    group = _cohort(cohort_id)
+    form = DrillForm(request.POST)
+    if form.is_valid():
+        try:
+            drill = drill_start(
+                organisation=request.organisation,  # type: ignore[attr-defined]
+                actor=request.user,  # type: ignore[arg-type]
+                cohort_id=group.pk,
+                scenario=form.cleaned_data["scenario"],
+                parameters=form.cleaned_data["parameters"] or {},
+            )
+        except ApplicationError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, "Drill started in every running lab of the cohort.")
+            return redirect("cohort-drill", cohort_id=group.pk, drill_id=drill.pk)
+    return render(
+        request,
+        "progress/cohort.html",
+        _cohort_context(request, group, drill_form=form),
+        status=422,
+    )
+
+
+def _drill_context(cohort_id: int, drill_id: int) -> dict:
+    group = _cohort(cohort_id)
+    drill = Drill.objects.filter(pk=drill_id, cohort=group).first()
+    if drill is None:
+        raise Http404("No such drill")
+    runs = list(drill.runs.all())
+    emails = {u.pk: u.email for u in cohort_learners(cohort=group)}
+    return {
+        "cohort": group,
+        "drill": drill,
+        "scenario": SCENARIOS[drill.scenario].title if drill.scenario in SCENARIOS else "",
+        "runs": sorted(
+            ((emails.get(r.learner_id, f"former member {r.learner_id}"), r) for r in runs),
+            key=lambda pair: pair[0],
+        ),
+    }
+
+
+@role_required(Role.INSTRUCTOR)
+@require_GET
+def cohort_drill(request: HttpRequest, cohort_id: int, drill_id: int) -> HttpResponse:
+    return render(request, "progress/drill.html", _drill_context(cohort_id, drill_id))
+
+
+@role_required(Role.INSTRUCTOR)
+@require_GET
+def cohort_drill_runs(request: HttpRequest, cohort_id: int, drill_id: int) -> HttpResponse:
+    return render(request, "progress/_drill_runs.html", _drill_context(cohort_id, drill_id))
+
+
+@role_required(Role.INSTRUCTOR)
+@require_POST
+def cohort_drill_end(request: HttpRequest, cohort_id: int, drill_id: int) -> HttpResponse:
+    context = _drill_context(cohort_id, drill_id)
+    drill_end(
+        organisation=request.organisation,  # type: ignore[attr-defined]
+        actor=request.user,  # type: ignore[arg-type]
+        drill_id=context["drill"].pk,
+    )
+    messages.success(request, "Drill ended: its scenario has left the labs.")
+    return redirect("cohort-drill", cohort_id=cohort_id, drill_id=drill_id)

@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from apps.progress.models import Enrolment
+from apps.progress.models import DrillRun, Enrolment
 from apps.scenarios.events import lab_session_group, redis_prefix, relay_redis
 from apps.tenants.schemas import tenant_connection
 
@@ -25,7 +25,6 @@ def watch_version_key(schema_name: str, session_id: int) -> str:
 
 
 def progress_publish(enrolment: Enrolment, kind: str, **data: Any) -> None:
-    schema = tenant_connection().schema_name
     payload = {
         "kind": kind,
         "enrolment": enrolment.pk,
@@ -33,7 +32,29 @@ def progress_publish(enrolment: Enrolment, kind: str, **data: Any) -> None:
         "tutorial": enrolment.tutorial_slug,
         **data,
     }
-    session_id = enrolment.lab_session_id
+    _publish(enrolment.lab_session_id, payload, payload)
+
+
+def drill_publish(run: DrillRun, kind: str, **data: Any) -> None:
+    """The learner hears that something happened in their lab, never which scenario;
+    instructors hear about the run."""
+    learner = {"kind": kind, "drill_run": run.pk, **data}
+    instructors = {
+        "kind": kind,
+        "drill": run.drill_id,
+        "drill_run": run.pk,
+        "learner": run.learner_id,
+    }
+    _publish(run.lab_session_id, learner, instructors)
+
+
+def _publish(
+    session_id: int | None, to_learner: dict[str, Any], to_instructors: dict[str, Any]
+) -> None:
+    """Sends after the commit: to the lab's viewers, to instructors, and a new version
+    number for the check watcher to re-read what to check."""
+    schema = tenant_connection().schema_name
+    payload = to_learner
 
     def send() -> None:
         if session_id is not None:
@@ -50,7 +71,7 @@ def progress_publish(enrolment: Enrolment, kind: str, **data: Any) -> None:
                 lab_session_group(schema, session_id), {"type": "lab.progress", "progress": payload}
             )
         async_to_sync(layer.group_send)(
-            progress_group(schema), {"type": "progress.update", "update": payload}
+            progress_group(schema), {"type": "progress.update", "update": to_instructors}
         )
 
     transaction.on_commit(send)

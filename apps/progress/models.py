@@ -199,6 +199,7 @@ class DrillRun(models.Model):
     lab_session = models.ForeignKey(
         "scenarios.LabSession", null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    baseline = models.JSONField(default=dict, blank=True)  # the lab's figures before the fault
     injected_at = models.DateTimeField(null=True, blank=True)
     detected_at = models.DateTimeField(null=True, blank=True)
     mitigated_at = models.DateTimeField(null=True, blank=True)

@@ -15,6 +15,7 @@ from apps.progress.models import (
     Assignment,
     CheckResult,
     CohortMember,
+    DrillRun,
     Enrolment,
     EnrolmentStatus,
     StepProgress,
@@ -176,6 +177,7 @@ class Dashboard:
     resume: list[DashboardItem]
     assigned: list[DashboardItem]
     completed: list[DashboardItem]
+    drills: list[DrillRun] = field(default_factory=list)  # incidents waiting to be found
 
 
 def learner_dashboard(*, learner: User) -> Dashboard:
@@ -233,4 +235,12 @@ def learner_dashboard(*, learner: User) -> Dashboard:
         )
         if e.status == EnrolmentStatus.COMPLETED and (found := item(e.tutorial_slug)) is not None
     ]
-    return Dashboard(resume=resume, assigned=assigned, completed=completed)
+    drills = list(
+        DrillRun.objects.filter(
+            learner=learner,
+            injected_at__isnull=False,
+            detected_at__isnull=True,
+            drill__ended_at__isnull=True,
+        )
+    )
+    return Dashboard(resume=resume, assigned=assigned, completed=completed, drills=drills)

@@ -6,12 +6,13 @@ as passed the moment it holds, with no button.
 """
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.access import role_required
 from apps.accounts.models import Role
+from apps.progress.drills import drill_detect
 from apps.progress.selectors import enrolment_of, guide_read, learner_dashboard
 from apps.progress.services import enrolment_create, quiz_answer_submit, tutorial_lab_start
 from apps.scenarios.selectors import lab_page_context
@@ -115,3 +116,25 @@ def answer(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "progress/_guide.html", context)
     request.session[f"answered:{slug}"] = feedback
     return redirect("learn", slug=slug)
+
+
+@role_required(Role.LEARNER)
+@require_POST
+def drill_detected(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The learner says they found the incident in their lab (a button on the lab page,
+    or on their dashboard without JavaScript)."""
+    try:
+        run = drill_detect(learner=request.user, run_id=run_id)  # type: ignore[arg-type]
+    except ApplicationError as exc:
+        if exc.status_code == 404:
+            raise Http404(exc.message) from None
+        if request.headers.get("Accept", "").startswith("application/json"):
+            return JsonResponse({"message": exc.message, "extra": exc.extra}, status=409)
+        messages.error(request, exc.message)
+        return redirect("learn-dashboard")
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse(
+            {"detected_at": run.detected_at.isoformat() if run.detected_at else None}
+        )
+    messages.success(request, "Noted. Now find the cause and mitigate it.")
+    return redirect("learn-dashboard")

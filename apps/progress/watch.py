@@ -12,44 +12,68 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import close_old_connections
 from django_tenants.utils import schema_context
 
+from apps.progress.drills import drill_run_mitigated
 from apps.progress.events import watch_version_key
-from apps.progress.models import CheckResult, Enrolment, StepProgress, StepStatus
+from apps.progress.models import CheckResult, DrillRun, Enrolment, StepProgress, StepStatus
 from apps.progress.services import NotFound, check_result_record, enrolment_tutorial
 from apps.scenarios.events import redis_prefix, relay_redis
 from apps.tenants.errors import ApplicationError
 from apps.tutorials.checks import TELEMETRY, StepChecker
+from sandbox.catalog import SCENARIOS
 
 log = logging.getLogger(__name__)
 HELD_TTL_S = 3600
 
 
+DRILL_CLEAR_S = 10  # a drill's signature gone this long (after it showed) is mitigated
+
+
+@dataclass(frozen=True)
+class DrillWatch:
+    run_id: int
+    scenario: str
+    baseline: dict[str, float]
+
+
 @dataclass(frozen=True)
 class Plan:
-    """The telemetry checks still to pass for one lab session: ids are "<step>/<check>"."""
+    """What to watch in one lab session: the telemetry checks still to pass (ids are
+    "<step>/<check>"), and the drills whose signature has not gone yet."""
 
     enrolment_id: int | None
     checks: list[dict[str, Any]] = field(default_factory=list)
+    drills: list[DrillWatch] = field(default_factory=list)
 
 
 _plans: dict[tuple[str, int], tuple[Any, Plan]] = {}  # (version read from Redis, plan)
 
 
 def plan_read(session_id: int) -> Plan:
+    drills = [
+        DrillWatch(run.pk, run.drill.scenario, run.baseline)
+        for run in DrillRun.objects.filter(
+            lab_session_id=session_id,
+            injected_at__isnull=False,
+            mitigated_at__isnull=True,
+            drill__ended_at__isnull=True,
+        ).select_related("drill")
+    ]
     enrolment = Enrolment.objects.filter(lab_session_id=session_id).first()
     if enrolment is None:
-        return Plan(None)
+        return Plan(None, drills=drills)
     open_steps = set(
         StepProgress.objects.filter(enrolment=enrolment, status=StepStatus.OPEN).values_list(
             "step_slug", flat=True
         )
     )
     if not open_steps:
-        return Plan(enrolment.pk)
+        return Plan(enrolment.pk, drills=drills)
     passed = set(
         CheckResult.objects.filter(enrolment=enrolment).values_list("step_slug", "check_id")
     )
@@ -60,7 +84,7 @@ def plan_read(session_id: int) -> Plan:
         for check in step.checks
         if check["type"] in TELEMETRY and (step.slug, check["id"]) not in passed
     ]
-    return Plan(enrolment.pk, checks)
+    return Plan(enrolment.pk, checks, drills)
 
 
 def _plan(schema_name: str, session_id: int) -> Plan:
@@ -78,10 +102,49 @@ def held_key(schema_name: str, enrolment_id: int) -> str:
     return f"{redis_prefix()}:progress:held:{schema_name}:{enrolment_id}"
 
 
+def drills_check(schema_name: str, session_id: int, plan: Plan, frame: dict[str, Any]) -> list[int]:
+    """A drill is mitigated once its signature, having shown, has been gone for
+    DRILL_CLEAR_S; recorded at the moment it went. Returns the runs recorded."""
+    if not plan.drills:
+        return []
+    client = relay_redis()
+    key = f"{redis_prefix()}:progress:drill:{schema_name}:{session_id}"
+    state = {
+        (k.decode() if isinstance(k, bytes) else k): float(v)
+        for k, v in client.hgetall(key).items()
+    }
+    at = float(frame.get("at") or 0.0)
+    figures = frame.get("figures") or {}
+    done = []
+    for drill in plan.drills:
+        seen, gone = f"{drill.run_id}:seen", f"{drill.run_id}:gone"
+        if SCENARIOS[drill.scenario].signature.holds(figures, drill.baseline):
+            state[seen] = at
+            state.pop(gone, None)
+            client.hset(key, seen, at)
+            client.hdel(key, gone)
+            continue
+        if seen not in state:
+            continue  # not visible yet: nothing to mitigate
+        since = state.setdefault(gone, at)
+        client.hset(key, gone, since)
+        if at - since >= DRILL_CLEAR_S:
+            with schema_context(schema_name):
+                if drill_run_mitigated(
+                    run_id=drill.run_id, at=datetime.fromtimestamp(since, tz=UTC)
+                ):
+                    done.append(drill.run_id)
+    client.expire(key, HELD_TTL_S)
+    if done:
+        _plans.pop((schema_name, session_id), None)
+    return done
+
+
 def frame_check(schema_name: str, session_id: int, frame: dict[str, Any]) -> list[str]:
-    """Feeds one frame to the session's open checks; records those that pass. Returns
-    the "<step>/<check>" ids recorded."""
+    """Feeds one frame to the session's open checks and drills; records the checks that
+    pass. Returns the "<step>/<check>" ids recorded."""
     plan = _plan(schema_name, session_id)
+    drills_check(schema_name, session_id, plan, frame)
     if plan.enrolment_id is None or not plan.checks:
         return []
     client = relay_redis()

@@ -67,6 +67,7 @@ def relay_unregister(session: LabSession) -> None:
     def write() -> None:
         client = relay_redis()
         client.hdel(f"{redis_prefix()}:running", key)
+        client.hdel(f"{redis_prefix()}:hidden", key)
         client.delete(f"{redis_prefix()}:last:{key}")
 
     transaction.on_commit(write)
@@ -78,6 +79,21 @@ def running_sandboxes() -> dict[str, str]:
     return {
         (k.decode() if isinstance(k, bytes) else k): json.loads(v).get("address", "")
         for k, v in raw.items()
+    }
+
+
+def lab_session_hide(schema_name: str, session_id: int, slugs: list[str]) -> None:
+    """Scenarios the session's viewers are not told about (an incident drill's): the relay
+    leaves them out of every frame it sends."""
+    key = relay_key(schema_name, session_id)
+    relay_redis().hset(f"{redis_prefix()}:hidden", key, json.dumps(sorted(set(slugs))))
+
+
+def hidden_scenarios() -> dict[str, set[str]]:
+    """"<schema>:<id>" -> the scenarios hidden from that session's viewers."""
+    raw = relay_redis().hgetall(f"{redis_prefix()}:hidden")
+    return {
+        (k.decode() if isinstance(k, bytes) else k): set(json.loads(v)) for k, v in raw.items()
     }
 
 

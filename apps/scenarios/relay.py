@@ -30,7 +30,13 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 from prometheus_client import Counter, Gauge, Histogram
 
-from apps.scenarios.events import lab_session_group, redis_prefix, relay_redis, running_sandboxes
+from apps.scenarios.events import (
+    hidden_scenarios,
+    lab_session_group,
+    redis_prefix,
+    relay_redis,
+    running_sandboxes,
+)
 from sandbox.client import SandboxClient
 
 log = logging.getLogger(__name__)
@@ -76,8 +82,10 @@ class Relay:
     seen: set[str] = field(default_factory=set)
     answered: set[str] = field(default_factory=set)  # sandboxes read at least once
     reads: int = 0
+    hidden: dict[str, set[str]] = field(default_factory=dict)  # drills' scenarios per sandbox
 
     def running(self) -> dict[str, str]:
+        self.hidden = hidden_scenarios()
         return running_sandboxes()
 
     def claim(self, key: str, tick: int | str) -> bool:
@@ -103,16 +111,29 @@ class Relay:
         if logs:
             self.log_cursor[key] = max(int(line.get("seq", 0)) for line in logs)
         _schema, _, session_id = key.rpartition(":")
+        hidden = self.hidden.get(key, set())
         return {
             "type": "frame",
             "session": int(session_id),
             "at": time.time(),
             "ready": state.get("ready", False),
             "figures": state.get("figures", {}),
-            "scenario_metrics": state.get("scenario_metrics", {}),
-            "scenarios": state.get("scenarios", {}),
+            "scenario_metrics": {
+                slug: values
+                for slug, values in (state.get("scenario_metrics") or {}).items()
+                if slug not in hidden
+            },
+            "scenarios": {
+                slug: active
+                for slug, active in (state.get("scenarios") or {}).items()
+                if slug not in hidden
+            },
             "mitigations": state.get("mitigations", {}),
-            "events": state.get("events", [])[-20:],
+            "events": [
+                event
+                for event in state.get("events", [])
+                if event.get("scenario") not in hidden
+            ][-20:],
             "logs": logs[-LOG_LINES:],
             "expires_at": state.get("expires_at"),
         }

@@ -100,6 +100,38 @@
     if (retry) retry.hidden = !["failed", "stopped", "expired"].includes(next);
   }
 
+  // A message for the learner with something to do about it (an incident drill's "I found
+  // it"): the button posts to the address the message names.
+  function notice(data) {
+    const box = $("#lab-notice");
+    if (data.kind === "drill-ended") {
+      box.hidden = true;
+      return;
+    }
+    if (!data.action || !data.message) return;
+    box.replaceChildren();
+    const text = document.createElement("p");
+    text.textContent = data.message;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = data.action.label;
+    button.dataset.testid = "notice-action";
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const token = document.querySelector("input[name=csrfmiddlewaretoken]");
+      const answer = await fetch(data.action.url, {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRFToken": token ? token.value : "" },
+        credentials: "same-origin",
+      });
+      const body = await answer.json().catch(() => ({}));
+      text.textContent = answer.ok ? "Noted. Now find the cause and mitigate it." : body.message || "That did not work.";
+      button.remove();
+    });
+    box.append(text, button);
+    box.hidden = false;
+  }
+
   function showError(message) {
     const box = $("#lab-error");
     box.hidden = !message;
@@ -208,6 +240,7 @@
       } else if (data.type === "error") showError(data.message);
       else if (data.type === "ack") showError("");
       else if (data.type === "progress") {
+        if (config.driver) notice(data);
         // Pages built around the lab (a tutorial's guide) hear what happened to progress.
         document.dispatchEvent(new CustomEvent("lab:progress", { detail: data }));
       }
@@ -249,11 +282,6 @@
   }
   for (const box of document.querySelectorAll("[data-mitigation]")) {
     box.addEventListener("change", () => send({ type: "mitigation", slug: box.dataset.mitigation, enabled: box.checked }));
-  }
-  for (const form of document.querySelectorAll("form[data-confirm]")) {
-    form.addEventListener("submit", (event) => {
-      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-    });
   }
   $("#service").addEventListener("change", rebuild);
 
