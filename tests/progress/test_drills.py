@@ -137,7 +137,7 @@ def test_a_drill_hides_in_the_lab_is_found_and_its_signature_goes(
                 break
         assert mitigated.seconds_to_detect is not None
         assert mitigated.seconds_to_mitigate is not None
-        assert mitigated.mitigated_at > mitigated.injected_at
+        assert mitigated.seconds_to_mitigate > 0
 
         sandbox.scenario_enable("fixed-latency", {"delay_ms": 100})
         with tenant_context(organisation):
