@@ -6,6 +6,7 @@ from apps.progress import cohorts
 from apps.progress import views as learn
 from apps.scenarios import views as labs
 from apps.scenarios.grafana import lab_grafana
+from apps.tutorials import authoring
 from apps.tutorials import views as tutorials
 
 console_patterns = [
@@ -35,6 +36,11 @@ urlpatterns = [
     path("", workspace_home, name="home"),
     path("join/<str:token>/", join, name="join"),
     path("manage/", include(console_patterns)),
+    path("authoring/", authoring.authoring, name="authoring"),
+    path("authoring/upload/", authoring.upload, name="authoring-upload"),
+    path("authoring/new/", authoring.edit, name="authoring-new"),
+    path("authoring/<slug:slug>/edit/", authoring.edit, name="authoring-edit"),
+    path("authoring/<slug:slug>/delete/", authoring.delete, name="authoring-delete"),
     path("tutorials/", tutorials.tutorials, name="tutorials"),
     path("tutorials/<slug:slug>/", tutorials.tutorial, name="tutorial"),
     path("learn/", learn.dashboard, name="learn-dashboard"),

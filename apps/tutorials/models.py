@@ -15,6 +15,7 @@ class Tutorial(models.Model):
     body = models.TextField(blank=True)
     scenarios = models.JSONField(default=list, blank=True)  # the lab starts with these
     content_hash = models.CharField(max_length=64)  # a reload that changes nothing writes nothing
+    sources = models.JSONField(default=dict, blank=True)  # file name -> text, for the editor
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
