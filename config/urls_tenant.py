@@ -106,4 +106,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("apps.accounts.urls_api")),
     path("api/v1/", include("apps.scenarios.urls_api")),
+    path("api/v1/", include("apps.progress.urls_api")),
 ]

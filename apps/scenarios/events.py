@@ -90,11 +90,9 @@ def lab_session_hide(schema_name: str, session_id: int, slugs: list[str]) -> Non
 
 
 def hidden_scenarios() -> dict[str, set[str]]:
-    """"<schema>:<id>" -> the scenarios hidden from that session's viewers."""
+    """ "<schema>:<id>" -> the scenarios hidden from that session's viewers."""
     raw = relay_redis().hgetall(f"{redis_prefix()}:hidden")
-    return {
-        (k.decode() if isinstance(k, bytes) else k): set(json.loads(v)) for k, v in raw.items()
-    }
+    return {(k.decode() if isinstance(k, bytes) else k): set(json.loads(v)) for k, v in raw.items()}
 
 
 def last_frame(schema_name: str, session_id: int) -> dict[str, Any] | None:

@@ -5,8 +5,9 @@ lets through only what a session's embed needs, to a viewer who may see that ses
 
 - panel pages (`d-solo/<dashboard>`) with `var-session` and `var-organisation` forced to
   this session: a `var-session=` in a URL is not a security boundary, so it is rewritten;
-- data queries (`api/ds/query`) only when every PromQL expression selects this session
-  (`session="<id>"`) and no other;
+- data queries (`api/ds/query`) only when every PromQL expression selects this session of
+  this organisation (`session="<id>"` and `organisation="<slug>"`: session ids are
+  numbered per organisation, so a session label alone would reach another's) and no other;
 - Grafana's static files (`public/...`).
 
 Anything else is refused with 403 and says why.
@@ -28,6 +29,7 @@ from apps.accounts.models import Role
 from apps.scenarios.views import _visible
 
 SESSION_MATCHER = re.compile(r"""\bsession\s*(=~|!=|!~|=)\s*"([^"]*)\"""")
+ORGANISATION_MATCHER = re.compile(r"""\borganisation\s*(=~|!=|!~|=)\s*"([^"]*)\"""")
 FORWARDED_HEADERS = ("Accept", "Content-Type", "Accept-Language")
 
 
@@ -42,16 +44,21 @@ IDENTIFIER = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 KEYWORDS = frozenset({"and", "or", "unless", "offset", "bool", "inf", "nan", "e"})
 
 
-def expression_confined(expr: str, session_id: int) -> None:
-    """Every series selector of a PromQL expression must carry session="<id>", and no
-    selector may name another session: `x{session="1"} or up` is refused (up is not)."""
+def expression_confined(expr: str, session_id: int, organisation: str) -> None:
+    """Every series selector of a PromQL expression must carry session="<id>" and
+    organisation="<slug>", and none may name another: `x{session="1"} or up` is refused
+    (up is not confined), and so is `x{session="1"}` (every organisation's session 1)."""
     expr = LABEL_LISTS.sub(" ", expr)
     for braces in BRACES.findall(expr):
-        matchers = SESSION_MATCHER.findall(braces)
-        if not matchers:
-            raise NotConfined(f"a selector does not select this session: {braces[:120]}")
-        if any(op != "=" or value != str(session_id) for op, value in matchers):
-            raise NotConfined(f"a selector reaches another session: {braces[:120]}")
+        for matcher, wanted, what in (
+            (SESSION_MATCHER, str(session_id), "session"),
+            (ORGANISATION_MATCHER, organisation, "organisation"),
+        ):
+            matchers = matcher.findall(braces)
+            if not matchers:
+                raise NotConfined(f"a selector does not select this {what}: {braces[:120]}")
+            if any(op != "=" or value != wanted for op, value in matchers):
+                raise NotConfined(f"a selector reaches another {what}: {braces[:120]}")
     rest = RANGES.sub(" ", BRACES.sub("{}", expr))
     for match in IDENTIFIER.finditer(rest):
         following = rest[match.end() :].lstrip()[:1]
@@ -62,7 +69,7 @@ def expression_confined(expr: str, session_id: int) -> None:
         raise NotConfined(f"“{match.group(0)}” selects series of every session")
 
 
-def query_confined(body: bytes, session_id: int) -> None:
+def query_confined(body: bytes, session_id: int, organisation: str) -> None:
     """Every expression of a Grafana data query must select this session only."""
     try:
         payload = json.loads(body or b"{}")
@@ -75,7 +82,7 @@ def query_confined(body: bytes, session_id: int) -> None:
         expr = str((query or {}).get("expr") or "")
         if not expr.strip():
             raise NotConfined("an empty expression")
-        expression_confined(expr, session_id)
+        expression_confined(expr, session_id, organisation)
 
 
 def _forward(request: HttpRequest, path: str, query: str, body: bytes | None) -> HttpResponse:
@@ -118,7 +125,7 @@ def lab_grafana(request: HttpRequest, session_id: int, path: str) -> HttpRespons
         return _forward(request, path, urllib.parse.urlencode(params), None)
     if path == "api/ds/query" and request.method == "POST":
         try:
-            query_confined(request.body, session.pk)
+            query_confined(request.body, session.pk, organisation.slug)
         except NotConfined as exc:
             return HttpResponse(f"Refused: {exc}.\n", status=403, content_type="text/plain")
         return _forward(request, path, "", request.body)

@@ -130,9 +130,7 @@ class Relay:
             },
             "mitigations": state.get("mitigations", {}),
             "events": [
-                event
-                for event in state.get("events", [])
-                if event.get("scenario") not in hidden
+                event for event in state.get("events", []) if event.get("scenario") not in hidden
             ][-20:],
             "logs": logs[-LOG_LINES:],
             "expires_at": state.get("expires_at"),

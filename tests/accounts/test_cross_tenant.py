@@ -14,6 +14,7 @@ from django_tenants.utils import schema_context, tenant_context
 
 from apps.accounts.invitations import invitation_create
 from apps.accounts.models import ROLE_RANK, Membership, Role
+from apps.progress.services import enrolment_create
 from apps.progress.teaching import cohort_create, cohort_members_add
 from apps.scenarios.services import lab_session_start
 from apps.tutorials.content import tutorial_read
@@ -104,12 +105,14 @@ def world(org_a, org_b, member_factory):
             cohort_id=cohort.pk,
             emails=[members[Role.LEARNER].email],
         )
+        enrolment = enrolment_create(learner=members[Role.LEARNER], slug="slow-dependency")
     return {
         "members": members,
         "outsider": outsider,
         "invitation": invitation,
         "lab": lab,
         "cohort": cohort,
+        "enrolment": enrolment,
     }
 
 
@@ -127,6 +130,8 @@ def pk_for(route: Route, world) -> int:
         return world["lab"].pk
     if "cohorts" in route.template:
         return world["cohort"].pk
+    if "enrolments" in route.template:
+        return world["enrolment"].pk
     return Membership.objects.filter(user=world["members"][Role.LEARNER]).get().pk
 
 

@@ -78,7 +78,10 @@ def test_panels_get_this_session_forced_and_queries_must_stay_in_it(
     assert "var-session=999" not in path
     assert f"var-organisation={org_a.slug}" in path
 
-    mine = f'sum(rate(sdlab_requests_total{{session="{session.pk}"}}[1m]))'
+    mine = (
+        f'sum(rate(sdlab_requests_total{{session="{session.pk}", organisation="{org_a.slug}"}}'
+        "[1m]))"
+    )
     allowed = client.post(f"{base}/api/ds/query", query(mine), content_type="application/json")
     assert allowed.status_code == 200
     assert grafana[-1][2] == query(mine).encode()
@@ -89,6 +92,8 @@ def test_panels_get_this_session_forced_and_queries_must_stay_in_it(
         'sum(rate(sdlab_requests_total{session="999"}[1m]))',
         f'sdlab_requests_total{{session=~"{session.pk}|999"}}',
         f'sdlab_requests_total{{session="{session.pk}"}} or sdlab_requests_total{{session="7"}}',
+        f'sum(rate(sdlab_requests_total{{session="{session.pk}"}}[1m]))',
+        f'sdlab_requests_total{{session="{session.pk}", organisation="not-{org_a.slug}"}}',
     ):
         refused = client.post(f"{base}/api/ds/query", query(expr), content_type="application/json")
         assert refused.status_code == 403, expr
@@ -112,33 +117,38 @@ def test_only_the_labs_viewers_get_through(grafana, lab, org_a, org_b, member_fa
 @pytest.mark.parametrize("body", [b"", b"not json", b'{"queries": []}', b'{"queries": [{}]}'])
 def test_malformed_queries_are_not_confined(body):
     with pytest.raises(NotConfined):
-        query_confined(body, 1)
+        query_confined(body, 1, "acme")
 
 
 @pytest.mark.parametrize(
     "expr",
     [
-        'sum by (service) (rate(sdlab_requests_total{session="1"}[1m]))',
-        "histogram_quantile(0.99, sum by (le) (rate("
-        'sdlab_request_duration_seconds_bucket{service="inventory", session="1"}[5m])))',
-        'sdlab_queue_depth{session="1"} > 10',
-        'rate(sdlab_requests_total{session="1"}[5m] offset 1m) * 1e3',
+        'sum by (service) (rate(sdlab_requests_total{session="1", organisation="acme"}[1m]))',
+        "histogram_quantile(0.99, sum by (le) (rate(sdlab_request_duration_seconds_bucket"
+        '{service="inventory", session="1", organisation="acme"}[5m])))',
+        'sdlab_queue_depth{organisation="acme", session="1"} > 10',
+        'rate(sdlab_requests_total{session="1",organisation="acme"}[5m] offset 1m) * 1e3',
     ],
 )
 def test_expressions_confined_to_the_session_pass(expr):
-    expression_confined(expr, 1)
+    expression_confined(expr, 1, "acme")
 
 
 @pytest.mark.parametrize(
     "expr",
     [
-        'sdlab_requests_total{session="1"} or up',
+        'sdlab_requests_total{session="1", organisation="acme"} or up',
         "rate(up[1m])",
-        'sum(rate(sdlab_requests_total{session="1"}[1m])) / sum(rate(sdlab_requests_total[1m]))',
+        'sum(rate(sdlab_requests_total{session="1", organisation="acme"}[1m]))'
+        " / sum(rate(sdlab_requests_total[1m]))",
         '{__name__=~".+"}',
-        'sdlab_requests_total{session!="1"}',
+        'sdlab_requests_total{session!="1", organisation="acme"}',
+        # session ids are numbered per organisation: the label alone reaches every one's
+        'sdlab_requests_total{session="1"}',
+        'sdlab_requests_total{session="1", organisation="other"}',
+        'sdlab_requests_total{session="1", organisation=~"acme|other"}',
     ],
 )
 def test_expressions_reaching_other_sessions_are_refused(expr):
     with pytest.raises(NotConfined):
-        expression_confined(expr, 1)
+        expression_confined(expr, 1, "acme")
