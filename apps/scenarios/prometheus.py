@@ -12,9 +12,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.scenarios.events import relay_key, running_sandboxes
+from apps.scenarios.metrics import lab_sessions_collector_register
 from apps.tenants.models import Organisation
 from apps.tenants.views import scrape_allowed, scrape_refused
 from sandbox.client import SandboxClient
+
+# Only the web process serves /metrics from here: it counts sessions by state at scrape time.
+lab_sessions_collector_register()
 
 
 @require_GET

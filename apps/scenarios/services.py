@@ -18,6 +18,11 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.scenarios.backends import sandbox_backend
 from apps.scenarios.events import lab_session_publish, relay_register, relay_unregister
+from apps.scenarios.metrics import (
+    lab_session_failed,
+    lab_session_quota_refused,
+    lab_session_running,
+)
 from apps.scenarios.models import (
     ACTIVE_STATES,
     EXTEND_MAX_S,
@@ -112,6 +117,7 @@ def lab_session_start(
             )
         active = LabSession.objects.filter(state__in=ACTIVE_STATES).count()
         if active >= organisation.sandbox_quota:
+            lab_session_quota_refused(organisation=organisation)
             raise QuotaExceeded(
                 f"All {organisation.sandbox_quota} lab sandboxes of {organisation.name} are "
                 "in use. Try again when a lab ends, or ask an administrator for a larger plan.",
@@ -177,6 +183,7 @@ def lab_session_provision(*, organisation: Organisation, session_id: int) -> Lab
         session.save(update_fields=["state", "handle", "ready_at", "updated_at"])
         lab_session_publish(session)
         relay_register(session)
+    lab_session_running(created_at=session.created_at, ready_at=session.ready_at)
     log.info("lab session running", extra={"lab_session": session_id})
     return session
 
@@ -206,6 +213,7 @@ def _fail(session_id: int, reason: str) -> LabSession | None:
         session.ended_at = timezone.now()
         session.save(update_fields=["state", "failure_reason", "ended_at", "updated_at"])
         lab_session_publish(session)
+    lab_session_failed()
     log.warning("lab session failed", extra={"lab_session": session_id, "reason": reason})
     return session
 

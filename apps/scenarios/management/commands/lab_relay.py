@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -20,6 +21,8 @@ class Command(BaseCommand):
         if options["metrics_port"]:
             from prometheus_client import start_http_server
 
-            start_http_server(options["metrics_port"], addr="127.0.0.1")
+            start_http_server(
+                options["metrics_port"], addr=os.environ.get("METRICS_ADDR", "127.0.0.1")
+            )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(Relay().run(ticks=options["ticks"]))

@@ -1,0 +1,1 @@
+"""Telemetry configuration; dashboards.py writes the Grafana dashboards."""
