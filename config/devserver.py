@@ -21,6 +21,9 @@ BIN = Path(PYTHON).parent
 
 
 def processes(port: str) -> dict[str, list[str]]:
+    # Opt-in /metrics for Prometheus (observability/): the relay's and the worker's ports.
+    relay_port = os.environ.get("RELAY_METRICS_PORT", "")
+    relay_metrics = ["--metrics-port", relay_port] if relay_port else []
     return {
         "web": [
             str(BIN / "uvicorn"),
@@ -56,8 +59,18 @@ def processes(port: str) -> dict[str, list[str]]:
             str(RUN_DIR / "celerybeat-schedule"),
         ],
         # reads each running sandbox once a second and streams it to the lab pages
-        "relay": [PYTHON, str(ROOT / "manage.py"), "lab_relay"],
+        "relay": [PYTHON, str(ROOT / "manage.py"), "lab_relay", *relay_metrics],
     }
+
+
+def worker_metrics_env() -> dict[str, str]:
+    """With CELERY_METRICS_PORT set, the prefork worker's children count into one directory
+    that the worker's parent serves (config/celery.py)."""
+    if not os.environ.get("CELERY_METRICS_PORT"):
+        return {}
+    directory = RUN_DIR / "celery-metrics"
+    directory.mkdir(parents=True, exist_ok=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
 
 
 def web_wait(port: str, web: subprocess.Popen, timeout: float = 60) -> bool:
@@ -82,6 +95,7 @@ def main() -> int:
         env = {
             **os.environ,
             **service_env,
+            **worker_metrics_env(),
             "PUBLIC_PORT": port,
             "DJANGO_SETTINGS_MODULE": os.environ.get(
                 "DJANGO_SETTINGS_MODULE", "config.settings.dev"
