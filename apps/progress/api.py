@@ -223,11 +223,11 @@ class CohortProgressApi(APIView):
         q = serializers.CharField(required=False, max_length=100, help_text="learner contains")
 
     def get(self, request: Request, pk: int) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
         cohort = Cohort.objects.filter(pk=pk).first()
         if cohort is None:
             raise NotFound()
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         report = cohort_report(cohort=cohort, tutorial_slug=filters.validated_data["tutorial"])
         if report is None:
             raise NotFound("No such tutorial.")

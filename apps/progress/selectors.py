@@ -165,6 +165,7 @@ class DashboardItem:
     steps_total: int
     due_at: datetime | None = None
     cohort: str = ""
+    minutes_on_task: int = 0
 
     @property
     def overdue(self) -> bool:
@@ -188,10 +189,13 @@ def learner_dashboard(*, learner: User) -> Dashboard:
     tutorials.update({t.slug: t for t in visible["own"]})  # the organisation's own win
     enrolments = {e.tutorial_slug: e for e in Enrolment.objects.filter(learner=learner)}
     passed: dict[int, int] = {}
-    for enrolment_id in StepProgress.objects.filter(
+    on_task: dict[int, float] = {}  # seconds from each step opening to passing, summed
+    for enrolment_id, opened, done in StepProgress.objects.filter(
         enrolment__learner=learner, status=StepStatus.PASSED
-    ).values_list("enrolment_id", flat=True):
+    ).values_list("enrolment_id", "opened_at", "passed_at"):
         passed[enrolment_id] = passed.get(enrolment_id, 0) + 1
+        if opened is not None and done is not None:
+            on_task[enrolment_id] = on_task.get(enrolment_id, 0.0) + (done - opened).total_seconds()
 
     def item(slug: str, **extra: Any) -> DashboardItem | None:
         tutorial = tutorials.get(slug)
@@ -205,6 +209,7 @@ def learner_dashboard(*, learner: User) -> Dashboard:
             minutes=tutorial.minutes,
             enrolment=enrolment,
             steps_passed=passed.get(enrolment.pk, 0) if enrolment else 0,
+            minutes_on_task=round(on_task.get(enrolment.pk, 0.0) / 60) if enrolment else 0,
             steps_total=getattr(tutorial, "step_count", 0),
             **extra,
         )

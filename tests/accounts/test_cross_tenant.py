@@ -14,11 +14,13 @@ from django_tenants.utils import schema_context, tenant_context
 
 from apps.accounts.invitations import invitation_create
 from apps.accounts.models import ROLE_RANK, Membership, Role
+from apps.progress.drills import drill_start
 from apps.progress.services import enrolment_create
 from apps.progress.teaching import cohort_create, cohort_members_add
 from apps.scenarios.services import lab_session_start
 from apps.tutorials.content import tutorial_read
-from apps.tutorials.services import tutorials_store
+from apps.tutorials.services import tutorial_files_save, tutorials_store
+from tests.progress.conftest import TUTORIAL
 
 # allauth's own pages (login, sign-up, password reset...) serve anyone by design; the
 # API token page belongs to the person, not the organisation.
@@ -62,7 +64,9 @@ class Route:
 
     def path(self, pk: int) -> str:
         path = re.sub(r"<str:\w+>", "x" * 43, self.template)
-        path = re.sub(r"<slug:\w+>", "slow-dependency", path)  # a tutorial the world loads
+        # a tutorial the world loads: the platform's, or for authoring the organisation's own
+        own = self.template.startswith("authoring/")
+        path = re.sub(r"<slug:\w+>", "our-runbook" if own else "slow-dependency", path)
         path = re.sub(r"<path:\w+>", "d-solo/x", path)
         return "/" + re.sub(r"<int:\w+>", str(pk), path)
 
@@ -106,6 +110,13 @@ def world(org_a, org_b, member_factory):
             emails=[members[Role.LEARNER].email],
         )
         enrolment = enrolment_create(learner=members[Role.LEARNER], slug="slow-dependency")
+        tutorial_files_save(
+            organisation=org_a, actor=members[Role.OWNER], slug="our-runbook", files=TUTORIAL
+        )
+        drill = drill_start(
+            organisation=org_a, actor=members[Role.OWNER], cohort_id=cohort.pk, scenario="cpu-spike"
+        )
+        assert drill.pk == cohort.pk  # the walk puts one id in every place of a path
     return {
         "members": members,
         "outsider": outsider,
@@ -201,7 +212,16 @@ def test_the_admin_console_and_admin_api_need_the_admin_role():
     admin_routes = [
         r
         for r in SCOPED
-        if r.template.startswith(("manage/", "api/v1/")) and "labs" not in r.template
+        if r.template.startswith(("manage/", "api/v1/"))
+        and not r.template.startswith(("api/v1/labs", "api/v1/enrolments", "api/v1/cohorts"))
     ]
     assert admin_routes
     assert {r.role for r in admin_routes} == {Role.ADMIN}
+
+
+def test_cohorts_drills_and_authoring_need_the_instructor_role():
+    teaching = [
+        r for r in SCOPED if r.template.startswith(("cohorts/", "authoring/", "api/v1/cohorts"))
+    ]
+    assert len(teaching) >= 15
+    assert {r.role for r in teaching} == {Role.INSTRUCTOR}
