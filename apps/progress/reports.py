@@ -114,12 +114,17 @@ def cohort_assignments(*, cohort: Cohort) -> list[tuple[Assignment, Tutorial | N
     return out
 
 
-def _stuck_reason(enrolment: Enrolment, steps: list[StepProgress], now: datetime) -> str:
+# (enrolment id, step, status, wrong answers, opened at, passed at): read as plain values,
+# not models, because a cohort of hundreds has thousands of them.
+StepRow = tuple[int, str, str, int, datetime | None, datetime | None]
+
+
+def _stuck_reason(enrolment: Enrolment, steps: list[StepRow], now: datetime) -> str:
     if enrolment.status == EnrolmentStatus.COMPLETED:
         return ""
-    current = next((s for s in steps if s.status == StepStatus.OPEN), None)
-    if current is not None and current.attempts >= settings.PROGRESS_STUCK_ATTEMPTS:
-        return f"{current.attempts} wrong answers on “{current.step_slug}”"
+    current = next((s for s in steps if s[2] == StepStatus.OPEN), None)
+    if current is not None and current[3] >= settings.PROGRESS_STUCK_ATTEMPTS:
+        return f"{current[3]} wrong answers on “{current[1]}”"
     idle = now - enrolment.last_activity_at
     if idle >= timedelta(seconds=settings.PROGRESS_STUCK_AFTER_S):
         minutes = int(idle.total_seconds() // 60)
@@ -134,18 +139,32 @@ def cohort_report(*, cohort: Cohort, tutorial_slug: str) -> CohortReport | None:
         return None
     tutorial = found[0]
     steps = [(s.slug, s.title) for s in tutorial.steps.all()]
-    learners = cohort_learners(cohort=cohort)
+    members = CohortMember.objects.filter(cohort=cohort).values("learner_id")
+    learners = list(
+        User.objects.filter(pk__in=members).only("id", "email", "display_name").order_by("email")
+    )
+    enrolments = Enrolment.objects.filter(tutorial_slug=tutorial_slug, learner_id__in=members)
     by_learner = {
         e.learner_id: e
-        for e in Enrolment.objects.filter(
-            tutorial_slug=tutorial_slug, learner_id__in=[u.pk for u in learners]
+        for e in enrolments.select_related("lab_session").only(
+            "id",
+            "learner_id",
+            "tutorial_slug",
+            "status",
+            "score",
+            "max_score",
+            "last_activity_at",
+            "lab_session_id",
+            "lab_session__state",
         )
     }
-    progress: dict[int, list[StepProgress]] = {}
-    for row in StepProgress.objects.filter(
-        enrolment_id__in=[e.pk for e in by_learner.values()]
-    ).order_by("position"):
-        progress.setdefault(row.enrolment_id, []).append(row)
+    progress: dict[int, list[StepRow]] = {}
+    for row in (
+        StepProgress.objects.filter(enrolment__in=enrolments.values("pk"))
+        .order_by("position")
+        .values_list("enrolment_id", "step_slug", "status", "attempts", "opened_at", "passed_at")
+    ):
+        progress.setdefault(row[0], []).append(row)
     now = timezone.now()
     rows = []
     durations: dict[str, list[float]] = {slug: [] for slug, _ in steps}
@@ -153,18 +172,20 @@ def cohort_report(*, cohort: Cohort, tutorial_slug: str) -> CohortReport | None:
     for user in learners:
         enrolment = by_learner.get(user.pk)
         mine = progress.get(enrolment.pk, []) if enrolment else []
-        by_step = {p.step_slug: p for p in mine}
+        by_step = {p[1]: p for p in mine}
         cells = []
         for slug, _ in steps:
             p = by_step.get(slug)
             if p is None:
                 cells.append(Cell("none"))
                 continue
-            cells.append(Cell(p.status, p.attempts, p.seconds_on_task))
-            if p.status == StepStatus.PASSED:
+            _, _, status, attempts, opened, passed = p
+            seconds = (passed - opened).total_seconds() if opened and passed else None
+            cells.append(Cell(status, attempts, seconds))
+            if status == StepStatus.PASSED:
                 passed_count[slug] += 1
-                if p.seconds_on_task is not None:
-                    durations[slug].append(p.seconds_on_task)
+                if seconds is not None:
+                    durations[slug].append(seconds)
         rows.append(
             Row(
                 learner_id=user.pk,
