@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -188,10 +189,11 @@ class Relay:
                 )
             FRAMES.labels("sent").inc()
             sent += 1
-            loop = asyncio.get_running_loop()
             for listener in frame_listeners():
-                await loop.run_in_executor(
-                    LISTENER_THREADS, listener, schema, int(session_id), frame
+                # sync_to_async, not a bare executor: what the listener sends through the
+                # channel layer (async_to_sync) runs back on this loop and its connections.
+                await sync_to_async(listener, thread_sensitive=False, executor=LISTENER_THREADS)(
+                    schema, int(session_id), frame
                 )
         return sent
 
