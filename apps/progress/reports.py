@@ -25,6 +25,7 @@ from apps.progress.models import (
     StepProgress,
     StepStatus,
 )
+from apps.scenarios.models import ACTIVE_STATES
 from apps.tutorials.models import Tutorial
 from apps.tutorials.selectors import tutorial_get
 
@@ -38,12 +39,25 @@ class Cell:
     seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class EnrolmentSummary:
+    """What a row shows of an enrolment: read as values, hundreds at a time."""
+
+    pk: int
+    status: str
+    score: int
+    max_score: int
+    last_activity_at: datetime
+    lab_session_id: int | None
+    lab_active: bool
+
+
 @dataclass
 class Row:
     learner_id: int
     email: str
     name: str
-    enrolment: Enrolment | None
+    enrolment: EnrolmentSummary | None
     cells: list[Cell]
     last_activity_at: datetime | None
     stuck_reason: str = ""
@@ -119,7 +133,7 @@ def cohort_assignments(*, cohort: Cohort) -> list[tuple[Assignment, Tutorial | N
 StepRow = tuple[int, str, str, int, datetime | None, datetime | None]
 
 
-def _stuck_reason(enrolment: Enrolment, steps: list[StepRow], now: datetime) -> str:
+def _stuck_reason(enrolment: EnrolmentSummary, steps: list[StepRow], now: datetime) -> str:
     if enrolment.status == EnrolmentStatus.COMPLETED:
         return ""
     current = next((s for s in steps if s[2] == StepStatus.OPEN), None)
@@ -141,21 +155,26 @@ def cohort_report(*, cohort: Cohort, tutorial_slug: str) -> CohortReport | None:
     steps = [(s.slug, s.title) for s in tutorial.steps.all()]
     members = CohortMember.objects.filter(cohort=cohort).values("learner_id")
     learners = list(
-        User.objects.filter(pk__in=members).only("id", "email", "display_name").order_by("email")
+        User.objects.filter(pk__in=members)
+        .order_by("email")
+        .values_list("id", "email", "display_name")
     )
     enrolments = Enrolment.objects.filter(tutorial_slug=tutorial_slug, learner_id__in=members)
     by_learner = {
-        e.learner_id: e
-        for e in enrolments.select_related("lab_session").only(
-            "id",
-            "learner_id",
-            "tutorial_slug",
-            "status",
-            "score",
-            "max_score",
-            "last_activity_at",
-            "lab_session_id",
-            "lab_session__state",
+        learner: EnrolmentSummary(
+            pk, status, score, max_score, last_activity, lab, lab_state in ACTIVE_STATES
+        )
+        for pk, learner, status, score, max_score, last_activity, lab, lab_state in (
+            enrolments.values_list(
+                "id",
+                "learner_id",
+                "status",
+                "score",
+                "max_score",
+                "last_activity_at",
+                "lab_session_id",
+                "lab_session__state",
+            )
         )
     }
     progress: dict[int, list[StepRow]] = {}
@@ -169,8 +188,8 @@ def cohort_report(*, cohort: Cohort, tutorial_slug: str) -> CohortReport | None:
     rows = []
     durations: dict[str, list[float]] = {slug: [] for slug, _ in steps}
     passed_count: dict[str, int] = {slug: 0 for slug, _ in steps}
-    for user in learners:
-        enrolment = by_learner.get(user.pk)
+    for learner_id, email, name in learners:
+        enrolment = by_learner.get(learner_id)
         mine = progress.get(enrolment.pk, []) if enrolment else []
         by_step = {p[1]: p for p in mine}
         cells = []
@@ -188,9 +207,9 @@ def cohort_report(*, cohort: Cohort, tutorial_slug: str) -> CohortReport | None:
                     durations[slug].append(seconds)
         rows.append(
             Row(
-                learner_id=user.pk,
-                email=user.email,
-                name=user.display_name,
+                learner_id=learner_id,
+                email=email,
+                name=name,
                 enrolment=enrolment,
                 cells=cells,
                 last_activity_at=enrolment.last_activity_at if enrolment else None,
