@@ -21,6 +21,7 @@ from apps.tutorials.content import Tutorial as TutorialContent
 from apps.tutorials.models import Tutorial
 from apps.tutorials.selectors import series_title
 from apps.tutorials.services import (
+    MAX_ZIP_BYTES,
     tutorial_delete,
     tutorial_files_check,
     tutorial_files_save,
@@ -80,6 +81,8 @@ def authoring(request: HttpRequest) -> HttpResponse:
 @require_POST
 def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES)
+    if form.is_valid() and form.cleaned_data["file"].size > MAX_ZIP_BYTES:
+        form.add_error("file", f"The zip is larger than {MAX_ZIP_BYTES // (1024 * 1024)} MiB.")
     if form.is_valid():
         try:
             stored = tutorial_zip_upload(

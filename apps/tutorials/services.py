@@ -6,6 +6,7 @@ import json
 import re
 import tempfile
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
@@ -87,6 +88,7 @@ def tutorials_load(*, root: Path) -> LoadReport:
 MAX_ZIP_BYTES = 2 * 1024 * 1024
 MAX_FILES = 60
 MAX_FILE_BYTES = 256 * 1024
+SAFE_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # others inflate without bound
 FILE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}\.md$")
 
 
@@ -174,6 +176,31 @@ def tutorial_files_save(
     return Tutorial.objects.get(slug=content.slug)
 
 
+def _entry_text(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """One entry's text, never decompressing more than the limit, whatever its header
+    claims (a zip bomb says it is small)."""
+    too_big = ValidationFailed(
+        f"“{info.filename}” is larger than {MAX_FILE_BYTES // 1024} KiB.", extra={"field": "file"}
+    )
+    if info.file_size > MAX_FILE_BYTES:
+        raise too_big
+    try:
+        with archive.open(info) as entry:
+            raw = entry.read(MAX_FILE_BYTES + 1)
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error):
+        raise ValidationFailed(
+            f"“{info.filename}” cannot be unpacked: the zip is damaged.", extra={"field": "file"}
+        ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise too_big
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationFailed(
+            f"“{info.filename}” is not UTF-8 text.", extra={"field": "file"}
+        ) from None
+
+
 def tutorial_zip_read(data: bytes) -> list[tuple[str, dict[str, str]]]:
     """The tutorials in a zip: one folder each (or the files of one at the top, named by
     its title's folder). Refuses what is not a plain, small zip of Markdown files."""
@@ -183,13 +210,14 @@ def tutorial_zip_read(data: bytes) -> list[tuple[str, dict[str, str]]]:
         )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError):
         raise ValidationFailed("That file is not a zip.", extra={"field": "file"}) from None
     folders: dict[str, dict[str, str]] = {}
     with archive:
         entries = [i for i in archive.infolist() if not i.is_dir()]
         if len(entries) > MAX_FILES * 10:
             raise ValidationFailed("The zip holds too many files.", extra={"field": "file"})
+        total = 0
         for info in entries:
             parts = PurePosixPath(info.filename).parts
             if info.filename.startswith("/") or ".." in parts or len(parts) > 2:
@@ -199,18 +227,17 @@ def tutorial_zip_read(data: bytes) -> list[tuple[str, dict[str, str]]]:
                 )
             if parts[-1].startswith(".") or parts[0] == "__MACOSX":
                 continue  # an archiver's own files
-            if info.file_size > MAX_FILE_BYTES:
+            if info.compress_type not in SAFE_COMPRESSION or info.flag_bits & 0x1:
                 raise ValidationFailed(
-                    f"“{info.filename}” is larger than {MAX_FILE_BYTES // 1024} KiB.",
+                    f"“{info.filename}” is encrypted or compressed in a way this upload does "
+                    "not take: zip it with the usual (deflate) compression.",
                     extra={"field": "file"},
                 )
             folder = parts[0] if len(parts) == 2 else ""
-            try:
-                text = archive.read(info).decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValidationFailed(
-                    f"“{info.filename}” is not UTF-8 text.", extra={"field": "file"}
-                ) from None
+            text = _entry_text(archive, info)
+            total += len(text)
+            if total > MAX_ZIP_BYTES * 4:
+                raise ValidationFailed("The zip unpacks to too much text.", extra={"field": "file"})
             folders.setdefault(folder, {})[parts[-1]] = text
     if not folders:
         raise ValidationFailed("The zip is empty.", extra={"field": "file"})

@@ -12,7 +12,7 @@ from django_tenants.utils import schema_context, tenant_context
 from apps.accounts.models import Role
 from apps.tutorials.content import tutorial_read
 from apps.tutorials.models import Tutorial
-from apps.tutorials.services import tutorials_store
+from apps.tutorials.services import MAX_FILE_BYTES, tutorials_store
 from tests.conftest import make_member
 from tests.progress.conftest import TUTORIAL
 
@@ -136,3 +136,43 @@ def test_a_zip_upload_is_all_or_nothing_and_names_the_bad_file(org_a, site_clien
     assert "Uploaded: Watch and fix, Watch and fix." in accepted.content.decode()
     with tenant_context(org_a):
         assert set(Tutorial.objects.values_list("slug", flat=True)) == {"first-one", "second-one"}
+
+
+def lying_zip(name: str, size: int, claimed: int) -> SimpleUploadedFile:
+    """A zip bomb's trick: an entry that unpacks to `size` bytes while its header claims
+    `claimed`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, "a" * size)
+    data = bytearray(buffer.getvalue())
+    central = data.index(b"PK\x01\x02")
+    data[central + 24 : central + 28] = claimed.to_bytes(4, "little")  # uncompressed size
+    return SimpleUploadedFile("bomb.zip", bytes(data), "application/zip")
+
+
+def test_a_zip_bomb_or_an_odd_zip_is_refused_without_unpacking_it(org_a, site_client):
+    client = site_client(org_a, make_member(org_a, Role.INSTRUCTOR))
+    bomb = client.post(
+        "/authoring/upload/",
+        {"file": lying_zip("bomb/tutorial.md", size=MAX_FILE_BYTES * 8, claimed=100)},
+    )
+    assert bomb.status_code == 422
+    # read no further than its header's claim, the entry fails its checksum: refused
+    assert "“bomb/tutorial.md” cannot be unpacked" in bomb.content.decode()
+    honest = client.post(
+        "/authoring/upload/",
+        {"file": lying_zip("big/tutorial.md", size=MAX_FILE_BYTES * 8, claimed=MAX_FILE_BYTES * 8)},
+    )
+    assert "“big/tutorial.md” is larger than 256 KiB" in honest.content.decode()
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("odd/tutorial.md", TUTORIAL["tutorial.md"])
+    odd = client.post(
+        "/authoring/upload/",
+        {"file": SimpleUploadedFile("odd.zip", buffer.getvalue(), "application/zip")},
+    )
+    assert odd.status_code == 422
+    assert "compressed in a way this upload does not take" in odd.content.decode()
+    with tenant_context(org_a):
+        assert not Tutorial.objects.exists()
