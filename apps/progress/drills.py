@@ -23,7 +23,12 @@ from apps.progress.events import drill_publish
 from apps.progress.models import CohortMember, Drill, DrillRun
 from apps.progress.services import NotFound
 from apps.progress.teaching import cohort_get
-from apps.scenarios.events import lab_session_hide, last_frame
+from apps.scenarios.events import (
+    lab_notice_clear,
+    lab_notice_set,
+    lab_session_hide,
+    lab_session_unhide,
+)
 from apps.scenarios.models import LabSession, LabSessionState
 from apps.tenants.errors import Conflict, ValidationFailed
 from apps.tenants.models import Organisation
@@ -110,44 +115,56 @@ def _inject(run: DrillRun, scenario: str, parameters: dict[str, Any]) -> None:
     if session is None:
         return
     schema = tenant_connection().schema_name
-    frame = last_frame(schema, session.pk) or {}
-    lab_session_hide(schema, session.pk, [scenario])
     client = SandboxClient(session.handle.get("address", ""), timeout=3.0)
+    lab_session_hide(schema, session.pk, scenario)  # hidden before it can show in a frame
     try:
-        client.scenario_enable(scenario, parameters)
         client.load(rate_rps=SCENARIOS[scenario].load_rps)
+        baseline = client.figures()  # what the signature is measured against
+        client.scenario_enable(scenario, parameters)
     except (OSError, SandboxError) as exc:
+        lab_session_unhide(schema, session.pk, scenario)
         reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         DrillRun.objects.filter(pk=run.pk).update(failure=f"the lab did not take it: {reason}")
         log.info("drill injection failed", extra={"run": run.pk, "error": reason})
         return
     now = timezone.now()
-    DrillRun.objects.filter(pk=run.pk).update(injected_at=now, baseline=frame.get("figures") or {})
+    DrillRun.objects.filter(pk=run.pk).update(injected_at=now, baseline=baseline)
     run.injected_at = now
+    notice = {
+        "kind": "drill",
+        "drill_run": run.pk,
+        "message": DRILL_MESSAGE,
+        "action": {
+            "label": "I found the incident",
+            "url": reverse("drill-detected", args=[run.pk]),
+        },
+    }
+    lab_notice_set(schema, session.pk, notice)
     with transaction.atomic():
-        drill_publish(
-            run,
-            "drill",
-            message=DRILL_MESSAGE,
-            action={
-                "label": "I found the incident",
-                "url": reverse("drill-detected", args=[run.pk]),
-            },
-        )
+        drill_publish(run, "drill", message=notice["message"], action=notice["action"])
 
 
 def drill_detect(*, learner: User, run_id: int) -> DrillRun:
     """The learner says they found the incident: the first time counts."""
     with transaction.atomic():
-        run = DrillRun.objects.select_for_update().filter(pk=run_id, learner=learner).first()
+        run = (
+            DrillRun.objects.select_for_update()
+            .select_related("drill")
+            .filter(pk=run_id, learner=learner)
+            .first()
+        )
         if run is None:
             raise NotFound("No such drill.", extra={"field": "drill"})
         if run.injected_at is None:
             raise Conflict("Nothing was injected into your lab.", extra={"field": "drill"})
+        if run.drill.ended_at is not None and run.detected_at is None:
+            raise Conflict("This drill is over.", extra={"field": "drill"})
         if run.detected_at is None:
             run.detected_at = timezone.now()
             run.save(update_fields=["detected_at"])
             drill_publish(run, "drill-detected")
+            if run.lab_session_id is not None:
+                lab_notice_clear(tenant_connection().schema_name, run.lab_session_id)
     return run
 
 
@@ -181,7 +198,8 @@ def drill_end(*, organisation: Organisation, actor: User, drill_id: int) -> Dril
             )
         except (OSError, SandboxError) as exc:
             log.info("drill scenario not removed", extra={"run": run.pk, "error": str(exc)})
-        lab_session_hide(schema, session.pk, [])
+        lab_session_unhide(schema, session.pk, drill.scenario)
+        lab_notice_clear(schema, session.pk)
     with transaction.atomic():
         drill.ended_at = timezone.now()
         drill.save(update_fields=["ended_at"])

@@ -74,4 +74,6 @@ def _publish(
             progress_group(schema), {"type": "progress.update", "update": to_instructors}
         )
 
-    transaction.on_commit(send)
+    # robust: a Redis hiccup must not turn a committed write into an error page (the check
+    # watcher's plans also expire on their own)
+    transaction.on_commit(send, robust=True)

@@ -3,6 +3,7 @@ dashboard (what to resume, what is assigned and due, what is done)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,13 +53,13 @@ def hints_visible(
 
 def next_hint_in(
     hints: list[dict[str, Any]], progress: StepProgress | None, now: datetime
-) -> float | None:
+) -> int | None:
     """Seconds until the next timed hint appears (the page looks again then)."""
     if progress is None or progress.status != StepStatus.OPEN or progress.opened_at is None:
         return None
     waited = (now - progress.opened_at).total_seconds()
     waits = [h["after_seconds"] - waited for h in hints if (h.get("after_seconds") or 0) > waited]
-    return min(waits) if waits else None
+    return max(1, math.ceil(min(waits))) if waits else None
 
 
 @dataclass
@@ -82,7 +83,7 @@ class Guide:
     intro: str
     enrolment: Enrolment | None
     steps: list[GuideStep]
-    next_hint_s: float | None
+    next_hint_s: int | None
 
     @property
     def current(self) -> GuideStep | None:

@@ -84,21 +84,64 @@ def enrolment_create(*, learner: User, slug: str) -> Enrolment:
     return enrolment
 
 
+def enrolment_steps_sync(*, enrolment: Enrolment) -> bool:
+    """Follows the tutorial's content after an edit: a step added gets its progress row
+    (open if what it depends on is passed), a step removed loses its own, and the
+    possible score is counted again. Returns whether anything changed."""
+    try:
+        steps = _steps(enrolment_tutorial(enrolment))
+    except NotFound:
+        return False
+    rows = {p.step_slug: p for p in StepProgress.objects.filter(enrolment=enrolment)}
+    wanted = {step.slug: step for step in steps}
+    max_score = sum(c.get("points", 1) for step in steps for c in step.checks)
+    stale = set(rows) - set(wanted)
+    missing = [step for slug, step in wanted.items() if slug not in rows]
+    moved = [
+        step for step in steps if step.slug in rows and rows[step.slug].position != step.position
+    ]
+    if not (stale or missing or moved) and enrolment.max_score == max_score:
+        return False
+    now = timezone.now()
+    passed = {slug for slug, p in rows.items() if p.status == StepStatus.PASSED}
+    with transaction.atomic():
+        StepProgress.objects.filter(enrolment=enrolment, step_slug__in=stale).delete()
+        StepProgress.objects.bulk_create(
+            StepProgress(
+                enrolment=enrolment,
+                step_slug=step.slug,
+                position=step.position,
+                status=StepStatus.OPEN if set(step.depends_on) <= passed else StepStatus.LOCKED,
+                opened_at=now if set(step.depends_on) <= passed else None,
+            )
+            for step in missing
+        )
+        for step in moved:
+            StepProgress.objects.filter(pk=rows[step.slug].pk).update(position=step.position)
+        Enrolment.objects.filter(pk=enrolment.pk).update(max_score=max_score)
+        enrolment.max_score = max_score
+        progress_publish(enrolment, "content")
+    return True
+
+
 def tutorial_lab_start(*, organisation: Organisation, enrolment: Enrolment) -> LabSession:
     """Starts the tutorial's lab for its learner (or returns the one already running for
     it); checks are evaluated against its frames from then on."""
-    current = enrolment.lab_session
-    if current is not None and current.state in ACTIVE_STATES:
-        return current
-    tutorial = enrolment_tutorial(enrolment)
-    learner = User.objects.get(pk=enrolment.learner_id)
-    session = lab_session_start(
-        organisation=organisation,
-        learner=learner,
-        scenario_set=f"tutorial: {tutorial.title}"[:100],
-        scenarios=tutorial.scenarios,
-    )
     with transaction.atomic():
+        # Locked: two clicks on Start at once start one lab, not one and a refusal.
+        locked = Enrolment.objects.select_for_update(of=("self",)).select_related("lab_session")
+        enrolment = locked.get(pk=enrolment.pk)
+        current = enrolment.lab_session
+        if current is not None and current.state in ACTIVE_STATES:
+            return current
+        tutorial = enrolment_tutorial(enrolment)
+        learner = User.objects.get(pk=enrolment.learner_id)
+        session = lab_session_start(
+            organisation=organisation,
+            learner=learner,
+            scenario_set=f"tutorial: {tutorial.title}"[:100],
+            scenarios=tutorial.scenarios,
+        )
         Enrolment.objects.filter(pk=enrolment.pk).update(
             lab_session=session, last_activity_at=timezone.now()
         )
@@ -230,7 +273,7 @@ def quiz_answer_submit(
     try:
         right, explanations = quiz_answer(check, chosen)
     except ValueError as exc:
-        raise ValidationFailed(f"{exc}.".capitalize(), extra={"field": "answer"}) from None
+        raise ValidationFailed(f"{exc}.".capitalize(), extra={"field": "choices"}) from None
     with transaction.atomic():
         progress = (
             StepProgress.objects.select_for_update()

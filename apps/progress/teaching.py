@@ -60,9 +60,19 @@ def cohort_get(*, cohort_id: int) -> Cohort:
     return cohort
 
 
-@transaction.atomic
 def cohort_delete(*, organisation: Organisation, actor: User, cohort_id: int) -> None:
+    """Deletes a cohort, its members list and assignments (progress stays); a drill still
+    running is ended first, so its scenario leaves the labs."""
+    from apps.progress.drills import drill_end  # drills build on cohorts
+
     cohort = cohort_get(cohort_id=cohort_id)
+    for drill in cohort.drills.filter(ended_at__isnull=True):
+        drill_end(organisation=organisation, actor=actor, drill_id=drill.pk)
+    _cohort_delete(organisation=organisation, actor=actor, cohort=cohort)
+
+
+@transaction.atomic
+def _cohort_delete(*, organisation: Organisation, actor: User, cohort: Cohort) -> None:
     audit_record(
         organisation=organisation,
         actor=actor,

@@ -5,6 +5,8 @@ the lab socket says a check passed and when the next timed hint is due, so a che
 as passed the moment it holds, with no button.
 """
 
+import time
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -14,7 +16,12 @@ from apps.accounts.access import role_required
 from apps.accounts.models import Role
 from apps.progress.drills import drill_detect
 from apps.progress.selectors import enrolment_of, guide_read, learner_dashboard
-from apps.progress.services import enrolment_create, quiz_answer_submit, tutorial_lab_start
+from apps.progress.services import (
+    enrolment_create,
+    enrolment_steps_sync,
+    quiz_answer_submit,
+    tutorial_lab_start,
+)
 from apps.scenarios.selectors import lab_page_context
 from apps.tenants.errors import ApplicationError
 
@@ -39,11 +46,19 @@ def enrol(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("learn", slug=slug)
 
 
+FEEDBACK_S = 120  # a quiz's feedback stays on the guide this long, through its refreshes
+
+
 def _guide_context(request: HttpRequest, slug: str) -> dict:
+    enrolment = enrolment_of(learner=request.user, slug=slug)  # type: ignore[arg-type]
+    if enrolment is not None:
+        enrolment_steps_sync(enrolment=enrolment)  # the content may have changed since
     guide = guide_read(slug=slug, learner=request.user)  # type: ignore[arg-type]
     if guide is None:
         raise Http404("No such tutorial")
-    answered = request.session.pop(f"answered:{slug}", None)
+    answered = request.session.get(f"answered:{slug}")
+    if answered and time.time() - answered.get("at", 0) > FEEDBACK_S:
+        answered = None
     return {"guide": guide, "answered": answered}
 
 
@@ -92,7 +107,7 @@ def answer(request: HttpRequest, slug: str) -> HttpResponse:
     if enrolment is None:
         raise Http404("Enrol in the tutorial first")
     step, check = request.POST.get("step", ""), request.POST.get("check", "")
-    feedback: dict = {"step": step, "check": check}
+    feedback: dict = {"step": step, "check": check, "at": time.time()}
     try:
         chosen = [int(n) for n in request.POST.getlist("choice")]
     except ValueError:
@@ -110,11 +125,11 @@ def answer(request: HttpRequest, slug: str) -> HttpResponse:
         if exc.status_code == 404:
             raise Http404(exc.message) from None
         feedback.update(error=exc.message)
-    if request.headers.get("HX-Request"):
-        context = _guide_context(request, slug)
-        context["answered"] = feedback
-        return render(request, "progress/_guide.html", context)
+    # Kept in the session: the guide refreshes itself when progress moves (this answer's
+    # own event among them), and the feedback must survive that.
     request.session[f"answered:{slug}"] = feedback
+    if request.headers.get("HX-Request"):
+        return render(request, "progress/_guide.html", _guide_context(request, slug))
     return redirect("learn", slug=slug)
 
 

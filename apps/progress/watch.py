@@ -11,6 +11,7 @@ tick's frame may be read by another relay.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,12 @@ from django_tenants.utils import schema_context
 from apps.progress.drills import drill_run_mitigated
 from apps.progress.events import watch_version_key
 from apps.progress.models import CheckResult, DrillRun, Enrolment, StepProgress, StepStatus
-from apps.progress.services import NotFound, check_result_record, enrolment_tutorial
+from apps.progress.services import (
+    NotFound,
+    check_result_record,
+    enrolment_steps_sync,
+    enrolment_tutorial,
+)
 from apps.scenarios.events import redis_prefix, relay_redis
 from apps.tenants.errors import ApplicationError
 from apps.tutorials.checks import TELEMETRY, StepChecker
@@ -29,9 +35,14 @@ from sandbox.catalog import SCENARIOS
 
 log = logging.getLogger(__name__)
 HELD_TTL_S = 3600
+MAX_GAP_S = 3.5  # more than about three ticks without a frame breaks every hold
+LAST_FRAME = "_last"
 
 
-DRILL_CLEAR_S = 10  # a drill's signature gone this long (after it showed) is mitigated
+# A drill's signature, once it showed, gone this long and for this many frames in a row (a
+# few missed reads must not pass for a fix) is mitigated.
+DRILL_CLEAR_S = 10
+DRILL_CLEAR_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,10 @@ class Plan:
     drills: list[DrillWatch] = field(default_factory=list)
 
 
-_plans: dict[tuple[str, int], tuple[Any, Plan]] = {}  # (version read from Redis, plan)
+# (version read from Redis, when read, plan). The version changes with progress; the age
+# bounds what a missed version (Redis away at a commit) or a content edit can leave stale.
+_plans: dict[tuple[str, int], tuple[Any, float, Plan]] = {}
+PLAN_MAX_AGE_S = 30.0
 
 
 def plan_read(session_id: int) -> Plan:
@@ -67,6 +81,7 @@ def plan_read(session_id: int) -> Plan:
     enrolment = Enrolment.objects.filter(lab_session_id=session_id).first()
     if enrolment is None:
         return Plan(None, drills=drills)
+    enrolment_steps_sync(enrolment=enrolment)  # the content may have changed since
     open_steps = set(
         StepProgress.objects.filter(enrolment=enrolment, status=StepStatus.OPEN).values_list(
             "step_slug", flat=True
@@ -77,9 +92,13 @@ def plan_read(session_id: int) -> Plan:
     passed = set(
         CheckResult.objects.filter(enrolment=enrolment).values_list("step_slug", "check_id")
     )
+    try:
+        tutorial = enrolment_tutorial(enrolment)
+    except NotFound:  # the tutorial was deleted under the learner: nothing left to check
+        return Plan(enrolment.pk, drills=drills)
     checks = [
         {**check, "id": f"{step.slug}/{check['id']}"}
-        for step in enrolment_tutorial(enrolment).steps.all()
+        for step in tutorial.steps.all()
         if step.slug in open_steps
         for check in step.checks
         if check["type"] in TELEMETRY and (step.slug, check["id"]) not in passed
@@ -90,11 +109,12 @@ def plan_read(session_id: int) -> Plan:
 def _plan(schema_name: str, session_id: int) -> Plan:
     version = relay_redis().get(watch_version_key(schema_name, session_id))
     cached = _plans.get((schema_name, session_id))
-    if cached is not None and cached[0] == version:
-        return cached[1]
+    now = time.monotonic()
+    if cached is not None and cached[0] == version and now - cached[1] < PLAN_MAX_AGE_S:
+        return cached[2]
     with schema_context(schema_name):
         plan = plan_read(session_id)
-    _plans[(schema_name, session_id)] = (version, plan)
+    _plans[(schema_name, session_id)] = (version, now, plan)
     return plan
 
 
@@ -117,18 +137,18 @@ def drills_check(schema_name: str, session_id: int, plan: Plan, frame: dict[str,
     figures = frame.get("figures") or {}
     done = []
     for drill in plan.drills:
-        seen, gone = f"{drill.run_id}:seen", f"{drill.run_id}:gone"
+        seen, gone, count = (f"{drill.run_id}:{k}" for k in ("seen", "gone", "frames"))
         if SCENARIOS[drill.scenario].signature.holds(figures, drill.baseline):
             state[seen] = at
-            state.pop(gone, None)
             client.hset(key, seen, at)
-            client.hdel(key, gone)
+            client.hdel(key, gone, count)
             continue
         if seen not in state:
             continue  # not visible yet: nothing to mitigate
         since = state.setdefault(gone, at)
-        client.hset(key, gone, since)
-        if at - since >= DRILL_CLEAR_S:
+        frames = int(state.get(count, 0)) + 1
+        client.hset(key, mapping={gone: since, count: frames})
+        if at - since >= DRILL_CLEAR_S and frames >= DRILL_CLEAR_FRAMES:
             with schema_context(schema_name):
                 if drill_run_mitigated(
                     run_id=drill.run_id, at=datetime.fromtimestamp(since, tz=UTC)
@@ -153,15 +173,16 @@ def frame_check(schema_name: str, session_id: int, frame: dict[str, Any]) -> lis
         (k.decode() if isinstance(k, bytes) else k): float(v)
         for k, v in client.hgetall(key).items()
     }
+    at = float(frame.get("at") or 0.0)
+    if at - held.pop(LAST_FRAME, at) > MAX_GAP_S:
+        held = {}  # frames went missing (the lab stopped, a sandbox hung): start again
     checker = StepChecker(plan.checks, held_since=dict(held))
     passed = checker.feed(frame)
     pipe = client.pipeline()
-    gone = set(held) - set(checker.held_since)
-    if gone:
-        pipe.hdel(key, *gone)
+    pipe.delete(key)
+    pipe.hset(key, LAST_FRAME, at)
     for check_id, since in checker.held_since.items():
-        if held.get(check_id) != since:
-            pipe.hset(key, check_id, since)
+        pipe.hset(key, check_id, since)
     pipe.expire(key, HELD_TTL_S)
     pipe.execute()
     recorded = []

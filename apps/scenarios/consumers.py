@@ -10,7 +10,13 @@ from typing import Any
 
 from apps.accounts.consumers import OrganisationConsumer
 from apps.accounts.models import Role
-from apps.scenarios.events import lab_session_group, last_frame
+from apps.scenarios.events import (
+    hidden_scenarios,
+    lab_notice,
+    lab_session_group,
+    last_frame,
+    relay_key,
+)
 from apps.scenarios.fanout import fanout
 from apps.scenarios.models import LabSession, LabSessionState
 from sandbox.catalog import MITIGATIONS, SCENARIOS
@@ -46,6 +52,9 @@ class LabSessionConsumer(OrganisationConsumer):
         frame = await asyncio.to_thread(last_frame, self.organisation.schema_name, session_id)
         if frame is not None:
             await self.send_json(frame)  # a reconnect resumes where the relay is
+        notice = await asyncio.to_thread(lab_notice, self.organisation.schema_name, session_id)
+        if notice is not None and self.driver:
+            await self.send_json({"type": "progress", **notice})  # still to be acted on
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
@@ -74,8 +83,16 @@ class LabSessionConsumer(OrganisationConsumer):
                 {"type": "error", "message": "The lab is not running.", "request": content}
             )
             return
+        key = relay_key(self.organisation.schema_name, self.session_id)
+        if str(content["slug"]) in await asyncio.to_thread(hidden_scenarios, key):
+            # A drill's hidden scenario is left alone, and answered like any other, so
+            # that switching it can neither find it nor end the drill.
+            await self.send_json({"type": "ack", "request": content})
+            return
         try:
-            answer = await asyncio.to_thread(self.forward, session.handle["address"], content)
+            # The sandbox's answer stays here: whether a scenario "was active" would tell a
+            # learner which one a drill hid.
+            await asyncio.to_thread(self.forward, session.handle["address"], content)
         except SandboxError as exc:
             await self.send_json({"type": "error", "message": exc.message, "request": content})
             return
@@ -84,7 +101,7 @@ class LabSessionConsumer(OrganisationConsumer):
                 {"type": "error", "message": "The sandbox did not answer.", "request": content}
             )
             return
-        await self.send_json({"type": "ack", "request": content, "answer": answer})
+        await self.send_json({"type": "ack", "request": content})
 
     def control_problem(self, content: Any) -> str | None:
         """What is wrong with a control message, for the person who sent it; None if fine."""

@@ -67,7 +67,7 @@ def relay_unregister(session: LabSession) -> None:
     def write() -> None:
         client = relay_redis()
         client.hdel(f"{redis_prefix()}:running", key)
-        client.hdel(f"{redis_prefix()}:hidden", key)
+        client.delete(_hidden_key(key), _notice_key(key))
         client.delete(f"{redis_prefix()}:last:{key}")
 
     transaction.on_commit(write)
@@ -82,17 +82,46 @@ def running_sandboxes() -> dict[str, str]:
     }
 
 
-def lab_session_hide(schema_name: str, session_id: int, slugs: list[str]) -> None:
-    """Scenarios the session's viewers are not told about (an incident drill's): the relay
-    leaves them out of every frame it sends."""
-    key = relay_key(schema_name, session_id)
-    relay_redis().hset(f"{redis_prefix()}:hidden", key, json.dumps(sorted(set(slugs))))
+def _hidden_key(key: str) -> str:
+    return f"{redis_prefix()}:hidden:{key}"
 
 
-def hidden_scenarios() -> dict[str, set[str]]:
-    """ "<schema>:<id>" -> the scenarios hidden from that session's viewers."""
-    raw = relay_redis().hgetall(f"{redis_prefix()}:hidden")
-    return {(k.decode() if isinstance(k, bytes) else k): set(json.loads(v)) for k, v in raw.items()}
+def lab_session_hide(schema_name: str, session_id: int, slug: str) -> None:
+    """A scenario the session's viewers are not told about (an incident drill's): the
+    relay leaves it, and what would give it away, out of every frame it sends."""
+    relay_redis().sadd(_hidden_key(relay_key(schema_name, session_id)), slug)
+
+
+def lab_session_unhide(schema_name: str, session_id: int, slug: str) -> None:
+    relay_redis().srem(_hidden_key(relay_key(schema_name, session_id)), slug)
+
+
+def hidden_scenarios(key: str) -> set[str]:
+    """The scenarios hidden from the viewers of session "<schema>:<id>"."""
+    return {
+        m.decode() if isinstance(m, bytes) else m for m in relay_redis().smembers(_hidden_key(key))
+    }
+
+
+# A notice for the learner with something to do (a drill's "I found it"), kept while it
+# stands so that a reloaded lab page shows it again.
+def _notice_key(key: str) -> str:
+    return f"{redis_prefix()}:notice:{key}"
+
+
+def lab_notice_set(schema_name: str, session_id: int, notice: dict[str, Any]) -> None:
+    relay_redis().set(
+        _notice_key(relay_key(schema_name, session_id)), json.dumps(notice), ex=6 * 3600
+    )
+
+
+def lab_notice_clear(schema_name: str, session_id: int) -> None:
+    relay_redis().delete(_notice_key(relay_key(schema_name, session_id)))
+
+
+def lab_notice(schema_name: str, session_id: int) -> dict[str, Any] | None:
+    raw = relay_redis().get(_notice_key(relay_key(schema_name, session_id)))
+    return json.loads(raw) if raw else None
 
 
 def last_frame(schema_name: str, session_id: int) -> dict[str, Any] | None:

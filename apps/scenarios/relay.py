@@ -76,6 +76,46 @@ def phase(key: str) -> float:
     return (zlib.crc32(key.encode()) / 2**32) * SPREAD_S
 
 
+# What gives a hidden scenario away: the changes it makes, as the sandbox logs them.
+REVEALING = frozenset(
+    {"scenario enabled", "scenario disabled", "knobs changed", "toxics changed", "load changed"}
+)
+LOG_FIELDS = (
+    "time",
+    "seq",
+    "level",
+    "service",
+    "message",
+    "trace_id",
+    "span_id",
+    "route",
+    "status",
+)
+
+
+def conceal(frame: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
+    """The frame without the hidden scenarios: not listed, no metrics of theirs, no event
+    or log line about switching anything (the learner's own switches included, while a
+    drill runs: one of them would be the drill's), and log lines reduced to plain fields."""
+    return {
+        **frame,
+        "scenario_metrics": {
+            slug: values for slug, values in frame["scenario_metrics"].items() if slug not in hidden
+        },
+        "scenarios": {slug: v for slug, v in frame["scenarios"].items() if slug not in hidden},
+        "events": [
+            e
+            for e in frame["events"]
+            if e.get("scenario") not in hidden and e.get("what") != "load changed"
+        ],
+        "logs": [
+            {k: line[k] for k in LOG_FIELDS if k in line}
+            for line in frame["logs"]
+            if line.get("message") not in REVEALING
+        ],
+    }
+
+
 @dataclass
 class Relay:
     name: str = field(default_factory=lambda: f"relay-{os.getpid()}")
@@ -83,10 +123,8 @@ class Relay:
     seen: set[str] = field(default_factory=set)
     answered: set[str] = field(default_factory=set)  # sandboxes read at least once
     reads: int = 0
-    hidden: dict[str, set[str]] = field(default_factory=dict)  # drills' scenarios per sandbox
 
     def running(self) -> dict[str, str]:
-        self.hidden = hidden_scenarios()
         return running_sandboxes()
 
     def claim(self, key: str, tick: int | str) -> bool:
@@ -112,30 +150,23 @@ class Relay:
         if logs:
             self.log_cursor[key] = max(int(line.get("seq", 0)) for line in logs)
         _schema, _, session_id = key.rpartition(":")
-        hidden = self.hidden.get(key, set())
-        return {
+        # Read after the state: a drill hides its scenario before it enables it, so any
+        # state that shows the scenario is read with it already hidden.
+        hidden = hidden_scenarios(key)
+        frame = {
             "type": "frame",
             "session": int(session_id),
             "at": time.time(),
             "ready": state.get("ready", False),
             "figures": state.get("figures", {}),
-            "scenario_metrics": {
-                slug: values
-                for slug, values in (state.get("scenario_metrics") or {}).items()
-                if slug not in hidden
-            },
-            "scenarios": {
-                slug: active
-                for slug, active in (state.get("scenarios") or {}).items()
-                if slug not in hidden
-            },
+            "scenario_metrics": state.get("scenario_metrics", {}),
+            "scenarios": state.get("scenarios", {}),
             "mitigations": state.get("mitigations", {}),
-            "events": [
-                event for event in state.get("events", []) if event.get("scenario") not in hidden
-            ][-20:],
+            "events": state.get("events", [])[-20:],
             "logs": logs[-LOG_LINES:],
             "expires_at": state.get("expires_at"),
         }
+        return conceal(frame, hidden) if hidden else frame
 
     async def tick(self, tick: int) -> int:
         """Reads and sends every sandbox this relay claims for `tick`, each at its phase

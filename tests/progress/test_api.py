@@ -50,7 +50,7 @@ def test_a_learner_enrols_and_answers_only_for_themselves(org_a, org_b, own_tuto
         api.post(answers, {"step": "observe", "check": "meaning", "choices": [9]}, format="json")
     )
     assert out_of_range.status_code == 422
-    assert out_of_range.json()["extra"]["field"] == "answer"
+    assert out_of_range.json()["extra"]["field"] == "choices"
     locked = ok(
         api.post(answers, {"step": "fix", "check": "broken", "choices": [0]}, format="json")
     )

@@ -3,9 +3,11 @@ condition has held long enough, are recorded once whoever reports them, open the
 that depend on them, and complete the tutorial; a wrong answer costs points and may show
 a hint; nobody records progress on someone else's enrolment."""
 
+import threading
 import time
 
 import pytest
+from django.db import connection
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import Role
@@ -14,12 +16,17 @@ from apps.progress.services import (
     NotFound,
     check_result_record,
     enrolment_create,
+    enrolment_steps_sync,
     quiz_answer_submit,
 )
 from apps.progress.watch import frame_check, plans_forget
 from apps.scenarios.services import lab_session_start
 from apps.tenants.errors import Conflict, ValidationFailed
+from apps.tutorials.content import tutorial_read
+from apps.tutorials.models import Tutorial
+from apps.tutorials.services import tutorials_store
 from tests.conftest import make_member
+from tests.progress.conftest import TUTORIAL, tutorial_write
 
 pytestmark = pytest.mark.xdist_group("progress")
 
@@ -155,3 +162,78 @@ def test_nobody_answers_for_someone_else(committed_organisations, own_tutorial):
             )
         with pytest.raises(NotFound):
             enrolment_create(learner=learner, slug=slug)  # that tutorial is not theirs
+
+
+def test_a_gap_in_the_frames_starts_every_hold_again(committed_organisations, own_tutorial):
+    organisation = committed_organisations("Gappy")
+    slug = own_tutorial(organisation)
+    learner = make_member(organisation, Role.LEARNER)
+    plans_forget()
+    with tenant_context(organisation):
+        enrolment = enrolment_create(learner=learner, slug=slug)
+        session = lab_session_start(organisation=organisation, learner=learner, scenario_set="t")
+        Enrolment.objects.filter(pk=enrolment.pk).update(lab_session=session)
+    schema, now = organisation.schema_name, time.time()
+    assert frame_check(schema, session.pk, frame(now)) == []
+    # Healthy before the lab went quiet for ten seconds, healthy after: not held for 2 s.
+    assert frame_check(schema, session.pk, frame(now + 10)) == []
+    assert frame_check(schema, session.pk, frame(now + 11)) == []
+    assert frame_check(schema, session.pk, frame(now + 12)) == ["observe/healthy"]
+
+
+def test_two_reports_of_one_check_at_once_record_it_once(committed_organisations, own_tutorial):
+    organisation = committed_organisations("Racing")
+    slug = own_tutorial(organisation)
+    learner = make_member(organisation, Role.LEARNER)
+    with tenant_context(organisation):
+        enrolment = enrolment_create(learner=learner, slug=slug)
+    start = threading.Barrier(4)
+    outcomes = []
+
+    def report() -> None:
+        start.wait(timeout=10)
+        try:
+            with tenant_context(organisation):
+                outcomes.append(
+                    check_result_record(
+                        enrolment_id=enrolment.pk, step_slug="observe", check_id="healthy"
+                    ).created
+                )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=report) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == [False, False, False, True]
+    with tenant_context(organisation):
+        assert CheckResult.objects.filter(enrolment=enrolment).count() == 1
+        assert Enrolment.objects.get(pk=enrolment.pk).score == 1
+
+
+def test_progress_follows_a_tutorial_edited_or_deleted_after_enrolling(
+    committed_organisations, own_tutorial, tmp_path
+):
+    organisation = committed_organisations("Edited")
+    slug = own_tutorial(organisation)
+    learner = make_member(organisation, Role.LEARNER)
+    with tenant_context(organisation):
+        enrolment = enrolment_create(learner=learner, slug=slug)
+        session = lab_session_start(organisation=organisation, learner=learner, scenario_set="t")
+        Enrolment.objects.filter(pk=enrolment.pk).update(lab_session=session)
+        files = dict(TUTORIAL)
+        files["03-verify.md"] = (
+            "---\ntitle: Verify\ndepends_on: [fix]\nchecks:\n"
+            "  - {id: calm, type: scenario, slug: fixed-latency, enabled: false}\n---\nCheck.\n"
+        )
+        tutorials_store(tutorials=[tutorial_read(tutorial_write(tmp_path / slug, files))])
+        assert enrolment_steps_sync(enrolment=Enrolment.objects.get(pk=enrolment.pk))
+        assert statuses(enrolment) == {"observe": "open", "fix": "locked", "verify": "locked"}
+        assert Enrolment.objects.get(pk=enrolment.pk).max_score == 6
+        assert not enrolment_steps_sync(enrolment=Enrolment.objects.get(pk=enrolment.pk))
+        Tutorial.objects.filter(slug=slug).delete()
+    plans_forget()
+    # The watcher shrugs at a deleted tutorial: nothing to check, no error.
+    assert frame_check(organisation.schema_name, session.pk, frame(time.time())) == []

@@ -4,24 +4,26 @@ for their own run; the watcher records the moment the signature went; ending the
 takes the scenario out. Bad drills are refused naming what is wrong."""
 
 import asyncio
+import json
 
 import pytest
 from django_tenants.utils import tenant_context
 
-from apps.accounts.models import Role
+from apps.accounts.models import AuditEntry, Role
 from apps.progress.drills import drill_detect, drill_end, drill_start
 from apps.progress.models import DrillRun
 from apps.progress.services import NotFound
-from apps.progress.teaching import cohort_create, cohort_members_add
+from apps.progress.teaching import cohort_create, cohort_delete, cohort_members_add
 from apps.progress.watch import frame_check, plans_forget
-from apps.scenarios.relay import Relay
+from apps.scenarios.relay import REVEALING, Relay
 from apps.scenarios.services import lab_session_stop
 from apps.tenants.errors import Conflict, ValidationFailed
 from sandbox.backends.base import SandboxHandle
 from sandbox.client import SandboxClient
 from tests.conftest import make_member
-from tests.scenarios.test_relay import running_session
-from tests.support.servers import celery_worker
+from tests.platform.test_websocket_tenants import session_cookie_for
+from tests.scenarios.test_relay import lab_socket, running_session
+from tests.support.servers import asgi_server, celery_worker
 
 pytestmark = pytest.mark.xdist_group("lab-sessions")
 
@@ -63,6 +65,8 @@ def test_bad_drills_are_refused_naming_what_is_wrong(org_a):
             )
         with pytest.raises(Conflict):
             drill_detect(learner=learner, run_id=run.pk)  # nothing went into their lab
+        cohort_delete(organisation=org_a, actor=owner, cohort_id=cohort.pk)
+        assert AuditEntry.objects.filter(organisation=org_a, action="cohort.drill_end").exists()
 
 
 @pytest.mark.worker
@@ -120,6 +124,34 @@ def test_a_drill_hides_in_the_lab_is_found_and_its_signature_goes(
             assert "fixed-latency" not in frame["scenarios"]
             assert "fixed-latency" not in frame["scenario_metrics"]
             assert all(e.get("scenario") != "fixed-latency" for e in frame["events"])
+            assert all(e.get("what") != "load changed" for e in frame["events"])
+            assert all(line.get("message") not in REVEALING for line in frame["logs"])
+            assert all("changed" not in line for line in frame["logs"])
+
+        # Probing the lab socket neither finds the scenario nor removes it; a reloaded
+        # page is told of the drill again.
+        with (
+            asgi_server() as port,
+            lab_socket(
+                port, organisation, session.pk, session_cookie_for(learner, organisation)
+            ) as ws,
+        ):
+            notice = next(
+                message
+                for message in (json.loads(ws.recv(timeout=10)) for _ in range(5))
+                if message["type"] == "progress"
+            )
+            assert notice["kind"] == "drill"
+            assert "fixed-latency" not in json.dumps(notice)
+            for slug in ("fixed-latency", "cpu-spike"):
+                ws.send(json.dumps({"type": "scenario", "slug": slug, "enabled": False}))
+                ack = next(
+                    message
+                    for message in (json.loads(ws.recv(timeout=10)) for _ in range(5))
+                    if message["type"] == "ack"
+                )
+                assert set(ack) == {"type", "request"}
+        assert "fixed-latency" in sandbox.state()["scenarios"]
         assert max(f["figures"].get("inventory.p50_ms", 0) for f in during) > 150
 
         with tenant_context(organisation):

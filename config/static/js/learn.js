@@ -26,6 +26,7 @@
       else if (data.step_passed) toast(`Step “${data.step}” passed.`);
       else toast(data.message || `Check passed: ${data.check}.`);
     }
-    if (window.htmx) window.htmx.trigger(document.body, "refresh");
+    // A wrong answer's own event: its answer already brought the guide back.
+    if (data.kind !== "attempt" && window.htmx) window.htmx.trigger(document.body, "refresh");
   });
 })();
