@@ -48,6 +48,10 @@ def expression_confined(expr: str, session_id: int, organisation: str) -> None:
     """Every series selector of a PromQL expression must carry session="<id>" and
     organisation="<slug>", and none may name another: `x{session="1"} or up` is refused
     (up is not confined), and so is `x{session="1"}` (every organisation's session 1)."""
+    if "__name__" in expr:
+        # grouping or matching by metric name lists every series of the session, a
+        # drill's hidden scenario's among them
+        raise NotConfined("queries may not select or group by metric name")
     expr = LABEL_LISTS.sub(" ", expr)
     for braces in BRACES.findall(expr):
         for matcher, wanted, what in (

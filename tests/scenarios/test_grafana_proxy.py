@@ -147,6 +147,9 @@ def test_expressions_confined_to_the_session_pass(expr):
         'sdlab_requests_total{session="1"}',
         'sdlab_requests_total{session="1", organisation="other"}',
         'sdlab_requests_total{session="1", organisation=~"acme|other"}',
+        # every series name of the session, a drill's hidden scenario's too
+        'count by (__name__)({session="1", organisation="acme"})',
+        '{__name__=~"sdlab_.*", session="1", organisation="acme"}',
     ],
 )
 def test_expressions_reaching_other_sessions_are_refused(expr):
