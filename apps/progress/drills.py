@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -72,10 +72,11 @@ def drill_start(
     get the scenario now (hidden), at the load that makes it visible."""
     values = _checked(scenario, parameters if parameters is not None else {})
     cohort = cohort_get(cohort_id=cohort_id)
+    running = Conflict(
+        "A drill is already running for this cohort: end it first.", extra={"field": "cohort"}
+    )
     if Drill.objects.filter(cohort=cohort, ended_at__isnull=True).exists():
-        raise Conflict(
-            "A drill is already running for this cohort: end it first.", extra={"field": "cohort"}
-        )
+        raise running
     learners = list(CohortMember.objects.filter(cohort=cohort).values_list("learner_id", flat=True))
     if not learners:
         raise ValidationFailed("The cohort has no members.", extra={"field": "cohort"})
@@ -84,9 +85,13 @@ def drill_start(
         for s in LabSession.objects.filter(learner_id__in=learners, state=LabSessionState.RUNNING)
     }
     with transaction.atomic():
-        drill = Drill.objects.create(
-            cohort=cohort, scenario=scenario, parameters=values, started_by=actor
-        )
+        try:
+            with transaction.atomic():
+                drill = Drill.objects.create(
+                    cohort=cohort, scenario=scenario, parameters=values, started_by=actor
+                )
+        except IntegrityError:  # started by another instructor a moment ago
+            raise running from None
         DrillRun.objects.bulk_create(
             DrillRun(
                 drill=drill,
@@ -103,11 +108,35 @@ def drill_start(
             target=cohort.name,
             after={"scenario": scenario, "parameters": values, "labs": len(labs)},
         )
-    for run in DrillRun.objects.filter(drill=drill, lab_session__isnull=False).select_related(
-        "lab_session"
-    ):
-        _inject(run, scenario, values)
+        schema = tenant_connection().schema_name
+        runs = list(
+            DrillRun.objects.filter(drill=drill, lab_session__isnull=False).values_list(
+                "pk", flat=True
+            )
+        )
+
+        def inject() -> None:  # one task a lab: a cohort's labs are reached at once
+            from apps.progress.tasks import drill_run_inject_task
+
+            for run_id in runs:
+                drill_run_inject_task.apply_async(args=(run_id,), headers={"_schema_name": schema})
+
+        transaction.on_commit(inject)
     return drill
+
+
+def drill_run_inject(*, run_id: int) -> DrillRun | None:
+    """Puts the drill's scenario into one learner's lab (a task's work). Twice is once:
+    a run already injected, or whose drill ended, is left alone."""
+    run = DrillRun.objects.select_related("drill", "lab_session").filter(pk=run_id).first()
+    if run is None or run.injected_at is not None or run.drill.ended_at is not None:
+        return run
+    session = run.lab_session
+    if session is None or session.state != LabSessionState.RUNNING:
+        DrillRun.objects.filter(pk=run.pk).update(failure="the lab ended before the drill began")
+        return run
+    _inject(run, run.drill.scenario, run.drill.parameters)
+    return run
 
 
 def _inject(run: DrillRun, scenario: str, parameters: dict[str, Any]) -> None:

@@ -183,6 +183,13 @@ class Drill(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cohort"],
+                condition=models.Q(ended_at__isnull=True),
+                name="one_running_drill_per_cohort",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"drill {self.pk}: {self.scenario}"

@@ -23,7 +23,7 @@ from sandbox.client import SandboxClient
 from tests.conftest import make_member
 from tests.platform.test_websocket_tenants import session_cookie_for
 from tests.scenarios.test_relay import lab_socket, running_session
-from tests.support.servers import asgi_server, celery_worker
+from tests.support.servers import asgi_server, celery_worker, wait_for
 
 pytestmark = pytest.mark.xdist_group("lab-sessions")
 
@@ -112,7 +112,13 @@ def test_a_drill_hides_in_the_lab_is_found_and_its_signature_goes(
                 scenario="fixed-latency",
                 parameters={"delay_ms": 400},
             )
-            runs = {r.learner_id: r for r in DrillRun.objects.filter(drill=drill)}
+
+        def injected() -> dict | None:  # a worker's task puts it into each running lab
+            with tenant_context(organisation):
+                found = {r.learner_id: r for r in DrillRun.objects.filter(drill=drill)}
+            return found if found[learner.pk].injected_at is not None else None
+
+        runs = wait_for(injected, "the drill to go into the lab", seconds=30)
         assert runs[learner.pk].injected_at is not None
         assert runs[absent.pk].injected_at is None
         sandbox = SandboxClient(SandboxHandle.from_dict(session.handle).address)

@@ -228,6 +228,8 @@
     socket.onopen = () => {
       retry = 0;
       showError("");
+      // Pages built around the lab catch up on what they may have missed while away.
+      document.dispatchEvent(new CustomEvent("lab:connected"));
     };
     socket.onmessage = (message) => {
       const data = JSON.parse(message.data);

@@ -19,6 +19,10 @@
     toastTimer = setTimeout(() => { box.hidden = true; }, 6000);
   }
 
+  document.addEventListener("lab:connected", () => {
+    if (window.htmx) window.htmx.trigger(document.body, "refresh");
+  });
+
   document.addEventListener("lab:progress", (event) => {
     const data = event.detail;
     if (data.kind === "check") {

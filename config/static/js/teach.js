@@ -22,7 +22,8 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws/progress/`);
-    socket.onopen = () => { retry = 0; };
+    // Once connected (and after every reconnect), catch up on what happened meanwhile.
+    socket.onopen = () => { retry = 0; refresh(); };
     socket.onmessage = (message) => {
       const data = JSON.parse(message.data);
       if (data.type === "progress" && relevant(data)) refresh();
