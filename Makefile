@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1s
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 PYTEST_WORKERS ?= 2
 
-.PHONY: install browser dev test check lint typecheck contracts openapi-check pytest openapi lock bench bench-sandbox bench-labs bench-dashboards clean
+.PHONY: install browser dev test check lint typecheck contracts openapi-check pytest openapi lock bench bench-sandbox bench-catalog bench-labs bench-dashboards clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,9 @@ bench: install
 
 bench-sandbox: install
 	$(PY) benchmarks/sandbox.py
+
+bench-catalog: install
+	$(PY) benchmarks/catalog.py
 
 bench-labs: install
 	$(PY) -m config.localservices run -- $(PY) benchmarks/labs.py

@@ -4,10 +4,22 @@ from apps.accounts import console
 from apps.accounts.views import api_token, join, workspace_home
 from apps.progress import cohorts
 from apps.progress import views as learn
+from apps.scenarios import catalog
 from apps.scenarios import views as labs
 from apps.scenarios.grafana import lab_grafana
 from apps.tutorials import authoring
 from apps.tutorials import views as tutorials
+from sandbox.spec import CATEGORIES
+
+# One literal route per category (one name): an unknown category is simply not a route.
+catalog_patterns = [
+    path("", catalog.catalog, name="catalog"),
+    *(
+        path(f"{key}/", catalog.catalog_category, {"category": key}, name="catalog-category")
+        for key in CATEGORIES
+    ),
+    path("scenarios/<slug:slug>/", catalog.catalog_scenario, name="catalog-scenario"),
+]
 
 console_patterns = [
     path("", console.console_home, name="console"),
@@ -96,6 +108,7 @@ urlpatterns = [
         name="cohort-drill-end",
     ),
     path("drills/runs/<int:run_id>/detected/", learn.drill_detected, name="drill-detected"),
+    path("catalog/", include(catalog_patterns)),
     path("labs/", labs.labs, name="labs"),
     path("labs/start/", labs.lab_start, name="lab-start"),
     path("labs/<int:session_id>/", labs.lab, name="lab"),

@@ -71,7 +71,17 @@ SERVICE_KNOBS: dict[str, Knob] = {
     ),
     "search_limit": Knob(50, "last", "inventory: rows a search ranks"),
     "worker_processing_ms": Knob(5.0, "sum", "worker: time to fulfil one order"),
+    "worker_concurrency": Knob(1, "max", "worker: orders fulfilled at once (consumers)"),
+    "queue_capacity": Knob(10_000, "min", "queue: messages held before it refuses with 503"),
+    "enqueue_async": Knob(False, "any", "orders: answer before the queue has the order"),
     "threadpool_size": Knob(8, "min", "inventory: threads running database work"),
+    "db_io_ms": Knob(0.0, "sum", "inventory: blocking I/O each query waits for, on its thread"),
+    "db_leak_ratio": Knob(
+        0.0, "max", "inventory: share of transactions that never give back their connection"
+    ),
+    "db_reclaim_after_ms": Knob(
+        0.0, "min", "inventory: take back a connection held this long (0 = never)"
+    ),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

@@ -93,6 +93,7 @@ class Parameter:
             "maximum": self.maximum,
             "choices": list(self.choices),
             "unit": self.unit,
+            "bounds": self.bounds_text(),
             "help": self.help,
         }
 
@@ -176,6 +177,37 @@ Apply = Callable[[Mapping[str, Any]], KnobSettings]
 
 
 @dataclass(frozen=True)
+class Explanation:
+    """A page a learner reads, in five parts, each Markdown (rendered without raw HTML)."""
+
+    what_happens: str
+    why: str
+    what_to_look_at: str
+    how_systems_answer: str
+    further_reading: tuple[str, ...]  # Markdown links, one per item
+
+    SECTIONS = (
+        ("what_happens", "What happens"),
+        ("why", "Why"),
+        ("what_to_look_at", "What to look at"),
+        ("how_systems_answer", "How real systems answer it"),
+        ("further_reading", "Further reading"),
+    )
+
+    def sections(self) -> list[tuple[str, str]]:
+        """(heading, Markdown) in reading order; further reading as a list."""
+        out = []
+        for name, heading in self.SECTIONS:
+            value = getattr(self, name)
+            text = "\n".join(f"- {item}" for item in value) if name == "further_reading" else value
+            out.append((heading, text.strip()))
+        return out
+
+    def markdown(self) -> str:
+        return "\n\n".join(f"## {heading}\n\n{text}" for heading, text in self.sections())
+
+
+@dataclass(frozen=True)
 class Mitigation:
     slug: str
     title: str
@@ -211,7 +243,7 @@ class Scenario:
     metrics: tuple[MetricSpec, ...]
     signature: Signature
     mitigations: tuple[MitigationEffect, ...]
-    explanation: str = ""
+    explanation: Explanation | None = None
     # Load that makes the signature visible: simulated users per second, and their mix
     # (read_ratio, search_ratio, hot_key_ratio) where the lesson needs another one.
     load_rps: float = 20.0
@@ -226,7 +258,7 @@ class Scenario:
             "category_title": CATEGORIES[self.category],
             "title": self.title,
             "teaches": self.teaches,
-            "explanation": self.explanation,
+            "explanation": self.explanation.markdown() if self.explanation else "",
             "parameters": [p.describe() for p in self.parameters],
             "metrics": [
                 {"name": m.name, "type": m.type, "help": m.help, "labels": list(m.labels)}

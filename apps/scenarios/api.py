@@ -1,5 +1,6 @@
 """Lab sessions over the API: start, list, read, stop and extend. A learner sees and
-drives their own labs; instructors may read every lab of the organisation."""
+drives their own labs; instructors may read every lab of the organisation. And the
+scenario catalog, read-only, for every member."""
 
 from typing import Any
 
@@ -13,8 +14,10 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import Role
 from apps.scenarios.models import LabSession, LabSessionState
+from apps.scenarios.selectors import catalog_scenario_get, catalog_scenarios
 from apps.scenarios.services import lab_session_extend, lab_session_start, lab_session_stop
 from apps.tenants.errors import ErrorEnvelope
+from sandbox.spec import CATEGORIES
 
 CONFLICT = {409: ErrorEnvelope}
 
@@ -120,3 +123,94 @@ class LabExtendApi(LabApi):
             seconds=data.validated_data["seconds"],
         )
         return Response(LabSessionOutput(extended).data)
+
+
+# -- the scenario catalog: what a lab can inject, and what answers it
+
+
+class ParameterOutput(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["int", "float", "bool", "choice"])
+    default = serializers.JSONField()
+    minimum = serializers.FloatField(allow_null=True)
+    maximum = serializers.FloatField(allow_null=True)
+    choices = serializers.ListField(child=serializers.CharField())
+    unit = serializers.CharField(allow_blank=True)
+    bounds = serializers.CharField(help_text="the allowed values, in words")
+    help = serializers.CharField()
+
+
+class MetricOutput(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["counter", "gauge", "histogram"])
+    help = serializers.CharField()
+    labels = serializers.ListField(child=serializers.CharField())
+
+
+class SignatureOutput(serializers.Serializer):
+    description = serializers.CharField()
+    within_seconds = serializers.FloatField()
+    expectations = serializers.ListField(child=serializers.CharField())
+
+
+class ExplanationSectionOutput(serializers.Serializer):
+    heading = serializers.CharField()
+    markdown = serializers.CharField()
+
+
+class MitigationOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    summary = serializers.CharField()
+    parameters = ParameterOutput(many=True)
+    effect = SignatureOutput(help_text="what turning it on changes, with the scenario on")
+
+
+class ScenarioOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    category = serializers.ChoiceField(choices=list(CATEGORIES))
+    category_title = serializers.CharField()
+    title = serializers.CharField()
+    teaches = serializers.CharField()
+    explanation = serializers.CharField(help_text="Markdown, rendered without raw HTML")
+    explanation_sections = ExplanationSectionOutput(many=True)
+    parameters = ParameterOutput(many=True)
+    metrics = MetricOutput(many=True)
+    signature = SignatureOutput()
+    mitigations = MitigationOutput(many=True)
+    load = serializers.DictField(child=serializers.FloatField())
+
+
+class ScenarioListApi(APIView):
+    required_role = Role.LEARNER
+    pagination_class = PageNumberPagination
+    paginated = True
+    OutputSerializer = ScenarioOutput
+
+    class FilterSerializer(serializers.Serializer):
+        category = serializers.ChoiceField(choices=list(CATEGORIES), required=False)
+        q = serializers.CharField(
+            required=False, allow_blank=True, max_length=100, help_text="words of title or lesson"
+        )
+
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        found = catalog_scenarios(
+            category=filters.validated_data.get("category", ""),
+            search=filters.validated_data.get("q", ""),
+        )
+        paginator = self.pagination_class()
+        page: Any = paginator.paginate_queryset(found, request, view=self)
+        return paginator.get_paginated_response(ScenarioOutput(page, many=True).data)
+
+
+class ScenarioDetailApi(APIView):
+    required_role = Role.LEARNER
+    OutputSerializer = ScenarioOutput
+
+    def get(self, request: Request, slug: str) -> Response:
+        found = catalog_scenario_get(slug=slug)
+        if found is None:
+            raise NotFound(f"No scenario {slug!r} in the catalog.")
+        return Response(ScenarioOutput(found).data)

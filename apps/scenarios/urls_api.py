@@ -7,4 +7,6 @@ urlpatterns = [
     path("labs/<int:pk>/", api.LabDetailApi.as_view(), name="api-lab"),
     path("labs/<int:pk>/stop/", api.LabStopApi.as_view(), name="api-lab-stop"),
     path("labs/<int:pk>/extend/", api.LabExtendApi.as_view(), name="api-lab-extend"),
+    path("scenarios/", api.ScenarioListApi.as_view(), name="api-scenarios"),
+    path("scenarios/<slug:slug>/", api.ScenarioDetailApi.as_view(), name="api-scenario"),
 ]

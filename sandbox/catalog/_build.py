@@ -58,3 +58,35 @@ def answered_by(
     mitigation: str, description: str, within_s: float, *expectations: Expectation
 ) -> MitigationEffect:
     return MitigationEffect(mitigation, signature(description, within_s, *expectations))
+
+
+HOP = MetricSpec(
+    "sdlab_hop_toxic", "gauge", "A toxic's setting on a hop.", ("service", "hop", "toxic")
+)
+IN_FLIGHT = MetricSpec("sdlab_requests_in_flight", "gauge", "Requests being served.", ("service",))
+QUEUE = (
+    MetricSpec("sdlab_queue_depth", "gauge", "Messages waiting.", ("service",)),
+    MetricSpec(
+        "sdlab_queue_oldest_age_seconds",
+        "gauge",
+        "Age of the oldest waiting message.",
+        ("service",),
+    ),
+    MetricSpec("sdlab_worker_processed_total", "counter", "Orders fulfilled.", ("service",)),
+    MetricSpec(
+        "sdlab_worker_consumers", "gauge", "Orders the worker fulfils at once.", ("service",)
+    ),
+)
+POOL = (
+    MetricSpec("sdlab_pool_in_use", "gauge", "Resources of a pool in use.", ("service", "pool")),
+    MetricSpec("sdlab_pool_waiting", "gauge", "Callers waiting for a pool.", ("service", "pool")),
+    MetricSpec(
+        "sdlab_pool_timeouts_total", "counter", "Callers that gave up waiting.", ("service", "pool")
+    ),
+)
+QUEUE_REFUSED = MetricSpec(
+    "sdlab_queue_refused_total",
+    "counter",
+    "Messages refused because the queue was full.",
+    ("service",),
+)

@@ -1,5 +1,5 @@
-from sandbox.catalog._build import REQUEST_METRICS, above, answered_by, below, signature
-from sandbox.spec import MetricSpec, Parameter, Scenario
+from sandbox.catalog._build import POOL, REQUEST_METRICS, above, answered_by, below, signature
+from sandbox.spec import Explanation, MetricSpec, Parameter, Scenario
 
 SCENARIOS = [
     Scenario(
@@ -38,6 +38,71 @@ SCENARIOS = [
                 20,
                 above("inventory.index_present", 0.5),
                 below("inventory.query_ms", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="The index on `products.sku` is dropped. Every lookup of one product now reads the whole products table (sixty thousand rows) to find one row, and inventory's queries take many times longer.",
+            why="An index is a sorted copy of a column that lets the database jump to a row in a few page reads. Without it the only plan is a full table scan, whose cost grows with the table, not with the answer. The same query that was fast on a small test database is slow in production because production has the rows.",
+            what_to_look_at="`inventory.query_ms` (average time per query) and `inventory.index_present`. The query time rises by an order of magnitude while nothing else changed; inventory's p95 follows, and users feel it on every cache miss.",
+            how_systems_answer="Index the columns that queries filter and join on, and check plans before they ship (`EXPLAIN QUERY PLAN` in SQLite, `EXPLAIN ANALYZE` in PostgreSQL). Slow-query logs and per-statement metrics (pg_stat_statements) find the culprits in production; migrations that drop or rebuild indexes are reviewed like code.",
+            further_reading=(
+                "[SQLite: the query planner](https://www.sqlite.org/queryplanner.html)",
+                "[Use The Index, Luke](https://use-the-index-luke.com/)",
+                "[SQLite: EXPLAIN QUERY PLAN](https://www.sqlite.org/eqp.html)",
+            ),
+        ),
+        load_rps=20,
+    ),
+    Scenario(
+        slug="connection-leak",
+        category="database",
+        title="A connection leak",
+        teaches="A code path that never gives its connection back drains the pool one connection at a time, until every query waits and fails.",
+        parameters=(
+            Parameter(
+                "leak_ratio",
+                "float",
+                0.05,
+                "share of transactions that keep their connection",
+                0.01,
+                1.0,
+            ),
+        ),
+        apply=lambda p: {"inventory": {"db_leak_ratio": p["leak_ratio"]}},
+        metrics=(
+            *REQUEST_METRICS,
+            *POOL,
+            MetricSpec("sdlab_pool_size", "gauge", "Resources a pool holds.", ("service", "pool")),
+            MetricSpec(
+                "sdlab_pool_leaked_total",
+                "counter",
+                "Connections never given back to a pool.",
+                ("service", "pool"),
+            ),
+        ),
+        signature=signature(
+            "connections in use climb to the pool's size and stay there; queries time out waiting",
+            30,
+            above("inventory.pool_in_use", ratio=0.99, of="inventory.pool_size"),
+            above("inventory.pool_timeouts_rps", 0.5),
+        ),
+        mitigations=(
+            answered_by(
+                "reclaim-abandoned",
+                "connections held too long are taken back: the pool has room and waits end",
+                30,
+                below("inventory.pool_timeouts_rps", 0.2),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Some of inventory's transactions finish without returning their database connection to the pool. Each one is lost for good; connections in use climb step by step until all of them are gone. From then on every query waits for a connection that never comes and fails at the pool's timeout.",
+            why="A pool lends connections on trust: it cannot know a borrower forgot it (an exception path that skips close, a connection kept in a long-lived object). Unlike an overloaded pool, a leaking pool fails at any load, only sooner at high load, and restarting the process appears to fix it until the leak drains it again.",
+            what_to_look_at="`inventory.pool_in_use` rises in steps and never comes down, even when traffic is low; it reaches `inventory.pool_size`, then `inventory.pool_timeouts_rps` and users' errors rise. The database itself is idle. `sdlab_pool_leaked_total` counts the leaks here; in real systems the telltale is in-use connections that do not follow traffic.",
+            how_systems_answer="Scope connections so they cannot leak (context managers, try/finally, frameworks that own the connection per request). Pools detect leaks: HikariCP's leakDetectionThreshold logs the stack of a connection held too long, Tomcat's removeAbandoned takes it back; databases close idle-in-transaction sessions. Alert on in-use connections that do not fall with traffic.",
+            further_reading=(
+                "[HikariCP: configuration (leakDetectionThreshold)](https://github.com/brettwooldridge/HikariCP#frequently-used)",
+                "[Apache Tomcat JDBC pool: removeAbandoned](https://tomcat.apache.org/tomcat-9.0-doc/jdbc-pool.html)",
+                "[PostgreSQL: idle_in_transaction_session_timeout](https://www.postgresql.org/docs/current/runtime-config-client.html)",
             ),
         ),
         load_rps=20,

@@ -1,5 +1,5 @@
 from sandbox.catalog._build import REQUEST_METRICS, above, answered_by, below, signature
-from sandbox.spec import MetricSpec, Parameter, Scenario
+from sandbox.spec import Explanation, MetricSpec, Parameter, Scenario
 
 CACHE = (
     MetricSpec(
@@ -42,6 +42,17 @@ SCENARIOS = [
                 above("cache.hit_ratio", 0.15),
             ),
         ),
+        explanation=Explanation(
+            what_happens="The cache's clock runs ahead of the gateway's. The gateway writes entries that expire at a time by its own clock; by the cache's clock that time has already passed, so every entry is born expired and every read goes to inventory.",
+            why="Absolute timestamps written by one machine and compared by another are only right if both clocks agree. NTP keeps clocks close but not equal, and virtual machines, suspended laptops and misconfigured hosts drift by seconds or more. Expiries, leases, tokens and certificates all break this way.",
+            what_to_look_at="`cache.hit_ratio` collapses to zero and `gateway.backend_fetches_rps` rises, while nothing about the cache's load or memory changed. Each service's clock offset is published as `sdlab_clock_skew_seconds`.",
+            how_systems_answer="Send durations (a TTL in seconds) rather than absolute times across machines, so one clock measures them; keep clocks synchronised and alert on offset; give time comparisons a leeway (JWT libraries accept a few seconds of skew); for ordering, use logical clocks or bounded-uncertainty clocks rather than wall time.",
+            further_reading=(
+                "[Falsehoods programmers believe about time](https://infiniteundo.com/post/25326999628/falsehoods-programmers-believe-about-time)",
+                "Leslie Lamport, *Time, Clocks, and the Ordering of Events in a Distributed System*, 1978",
+                "[Chrony: NTP implementation](https://chrony-project.org/)",
+            ),
+        ),
         load_rps=25,
     ),
     Scenario(
@@ -73,6 +84,17 @@ SCENARIOS = [
                 "with a small budget of its own the batch leaves the CPU to requests",
                 30,
                 below("gateway.p95_ms", ratio=0.6),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Batch processes inside the sandbox (the fulfilment worker and the queue's housekeeping) burn all the CPU they can get. The sandbox has a CPU quota, and request handling next to them gets what is left: the gateway's latency climbs.",
+            why="Under a CPU quota (a cgroup, a container limit) processes compete for the same budget. A busy batch loop at normal priority takes its fair share and more, and latency-sensitive work waits for the scheduler. Nothing is broken; the request path is simply starved.",
+            what_to_look_at="`worker.cpu_ratio` high while `gateway.p95_ms` climbs, though the gateway's own work per request did not change. Latency that rises with a neighbour's CPU, not with your own load, is starvation.",
+            how_systems_answer="Give batch work its own budget and the lowest priority (nice, a separate cgroup or CPU shares, a separate node pool), schedule it off-peak, and keep request-serving and batch workloads on separate machines or pods where latency matters.",
+            further_reading=(
+                "[Linux: CFS bandwidth control](https://www.kernel.org/doc/html/latest/scheduler/sched-bwc.html)",
+                "[Kubernetes: resource management for pods and containers](https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/)",
+                "[Brendan Gregg: the USE method](https://www.brendangregg.com/usemethod.html)",
             ),
         ),
         load_rps=20,

@@ -1,5 +1,12 @@
-from sandbox.catalog._build import REQUEST_METRICS, above, answered_by, below, signature
-from sandbox.spec import MetricSpec, Parameter, Scenario
+from sandbox.catalog._build import (
+    HOP,
+    REQUEST_METRICS,
+    above,
+    answered_by,
+    below,
+    signature,
+)
+from sandbox.spec import Explanation, MetricSpec, Parameter, Scenario
 
 INJECTED = MetricSpec(
     "sdlab_injected_faults_total", "counter", "Faults injected, by kind.", ("service", "kind")
@@ -32,6 +39,17 @@ SCENARIOS = [
                 below("users.p50_ms", ratio=0.5),
             ),
         ),
+        explanation=Explanation(
+            what_happens="Inventory adds a fixed delay to every request. Every call that reaches it waits that much longer, and so does every caller up the chain: the gateway on a cache miss, orders on every reservation, users on both.",
+            why="Latency along a chain of synchronous calls adds up: a caller can never be faster than the slowest thing it waits for. What the cache answers never reaches inventory, so the delay users see depends on the hit ratio as much as on the delay itself.",
+            what_to_look_at="`inventory.p50_ms` rises by the delay: the cause moves by the full amount. The gateway and users rise too, but only as much as they wait for inventory. Compare each service's p50 before and after to find which one moved first and most.",
+            how_systems_answer="Keep slow dependencies off the hot path: cache what can be cached (longer TTLs, stale-while-revalidate), call in parallel rather than in sequence, set timeouts from the latency budget of the whole request, and measure latency per dependency so the slow one is visible.",
+            further_reading=(
+                "[Google SRE book: Monitoring distributed systems (latency)](https://sre.google/sre-book/monitoring-distributed-systems/)",
+                "[Caching challenges and strategies (Amazon Builders' Library)](https://aws.amazon.com/builders-library/caching-challenges-and-strategies/)",
+                "Jeffrey Dean and Luiz André Barroso, *The Tail at Scale*, Communications of the ACM, 2013",
+            ),
+        ),
         load_rps=20,
     ),
     Scenario(
@@ -59,6 +77,73 @@ SCENARIOS = [
                 below("users.p99_ms", ratio=0.6),
             ),
         ),
+        explanation=Explanation(
+            what_happens="A small share of inventory's requests are much slower than the rest. The median barely moves; the 99th percentile jumps to the slow requests' time.",
+            why="Averages and medians describe the typical request; the tail describes the worst ones, and users who make many requests meet the tail often. A page that needs ten backend calls waits for the slowest of them, so a 1 % tail per call becomes a ~10 % tail per page.",
+            what_to_look_at="`inventory.p99_ms` against `inventory.p50_ms`: a wide gap is a long tail. Users' p99 follows inventory's. An average would hide it: read percentiles, and read them per dependency.",
+            how_systems_answer="Set timeouts near the healthy p99 and retry the slow ones (the retry is likely fast); send a hedged second request after the p95 and take the first answer; find and fix the cause of the slow share (a lock, a garbage collector pause, a cold cache).",
+            further_reading=(
+                "Jeffrey Dean and Luiz André Barroso, *The Tail at Scale*, Communications of the ACM, 2013",
+                "[Timeouts, retries and backoff with jitter (Amazon Builders' Library)](https://aws.amazon.com/builders-library/timeouts-retries-and-backoff-with-jitter/)",
+                "[Google SRE book: Service level objectives](https://sre.google/sre-book/service-level-objectives/)",
+            ),
+        ),
         load_rps=25,
+    ),
+    Scenario(
+        slug="slow-dependency",
+        category="latency",
+        title="One slow dependency",
+        teaches="One dependency on one route slows down: only the requests that wait for it get slow, and taking it off the critical path fixes them.",
+        parameters=(
+            Parameter(
+                "delay_ms",
+                "int",
+                400,
+                "time added to each call from orders to the queue",
+                20,
+                3000,
+                unit="ms",
+            ),
+        ),
+        # Each way of the hop carries half of the delay.
+        apply=lambda p: {"hop:orders->queue": {"latency_ms": p["delay_ms"] / 2}},
+        metrics=(
+            *REQUEST_METRICS,
+            HOP,
+            MetricSpec(
+                "sdlab_orders_handoffs_total",
+                "counter",
+                "Orders handed to the queue after the answer, by outcome.",
+                ("service", "outcome"),
+            ),
+        ),
+        signature=signature(
+            "orders wait for the queue on every order while product reads stay fast",
+            20,
+            above("orders.p50_ms", 250),
+            below("inventory.p50_ms", 100),
+        ),
+        mitigations=(
+            answered_by(
+                "async-handoff",
+                "orders answer once stock is reserved; the queue gets the order in the background",
+                30,
+                below("orders.p50_ms", ratio=0.3),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Every call from orders to the queue takes hundreds of milliseconds longer. Placing an order waits for that call, so orders slow down by the delay; reading a product never touches the queue and stays exactly as fast as before.",
+            why="A request is as slow as the slowest call on its critical path. The queue is on the order path only, so the latency shows on one route and not the others: that asymmetry is the fingerprint of one slow dependency, as opposed to an overloaded service that slows everything.",
+            what_to_look_at="`orders.p50_ms` rises by about the delay while `inventory.p50_ms` and the gateway's product reads do not move. Per-route and per-dependency latency (`sdlab_client_duration_seconds` by dependency) point at the queue; a trace of one order shows the long enqueue span.",
+            how_systems_answer="Take work the user does not need to wait for off the critical path: answer once the order is safely reserved and hand it to the queue asynchronously, with an outbox table so a crash between answer and enqueue cannot lose it. Give each dependency a timeout from the route's latency budget, and watch latency per dependency so the slow one is named.",
+            further_reading=(
+                "[Microservices.io: transactional outbox](https://microservices.io/patterns/data/transactional-outbox.html)",
+                "[Azure architecture: Queue-Based Load Leveling](https://learn.microsoft.com/en-us/azure/architecture/patterns/queue-based-load-leveling)",
+                "[Google SRE book: Monitoring distributed systems](https://sre.google/sre-book/monitoring-distributed-systems/)",
+            ),
+        ),
+        load_rps=20,
+        load_mix={"read_ratio": 0.6},
     ),
 ]

@@ -154,4 +154,47 @@ MITIGATION_LIST = [
     ),
 ]
 
+MITIGATION_LIST += [
+    Mitigation(
+        slug="async-handoff",
+        title="Hand off asynchronously",
+        summary="Answer once the order is reserved and hand it to the queue in the background, "
+        "so the slow queue is off the user's path (the order is at risk until it lands).",
+        apply=lambda p: {"orders": {"enqueue_async": True}},
+    ),
+    Mitigation(
+        slug="more-consumers",
+        title="Scale out consumers",
+        summary="Fulfil several orders at once, so the queue drains faster than it fills.",
+        apply=lambda p: {"worker": {"worker_concurrency": p["consumers"]}},
+        parameters=(Parameter("consumers", "int", 8, "orders fulfilled at once", 1, 32),),
+    ),
+    Mitigation(
+        slug="reclaim-abandoned",
+        title="Reclaim abandoned connections",
+        summary="The pool takes back a connection checked out for too long, logging where "
+        "it leaked, so a leak cannot drain the pool.",
+        apply=lambda p: {"inventory": {"db_reclaim_after_ms": p["after_ms"]}},
+        parameters=(
+            Parameter(
+                "after_ms",
+                "int",
+                500,
+                "hold time after which it is taken back",
+                100,
+                60_000,
+                unit="ms",
+            ),
+        ),
+    ),
+    Mitigation(
+        slug="pagination",
+        title="Paginate",
+        summary="Return results a page at a time: each query reads and ranks a bounded number "
+        "of rows, whatever the data grows to.",
+        apply=lambda p: {"inventory": {"search_limit": p["page_size"]}},
+        parameters=(Parameter("page_size", "int", 50, "rows per page", 10, 200),),
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

@@ -1,16 +1,13 @@
 from sandbox.catalog._build import (
     CLIENT_METRICS,
+    HOP,
     REQUEST_METRICS,
     above,
     answered_by,
     below,
     signature,
 )
-from sandbox.spec import MetricSpec, Parameter, Scenario
-
-HOP = MetricSpec(
-    "sdlab_hop_toxic", "gauge", "A toxic's setting on a hop.", ("service", "hop", "toxic")
-)
+from sandbox.spec import Explanation, Parameter, Scenario
 
 SCENARIOS = [
     Scenario(
@@ -44,7 +41,63 @@ SCENARIOS = [
                 below("users.p95_ms", ratio=0.5),
             ),
         ),
+        explanation=Explanation(
+            what_happens="The network between two services is cut: packets go in and nothing comes back. Calls across the cut do not fail; they hang until their timeout, and orders slow down to the timeout before answering with errors.",
+            why="A partition looks like silence, not refusal: no reset, no error, just no answer. A caller cannot tell a partitioned peer from a slow one, so it waits for its timeout, holding a connection, a request slot and the user, on every call.",
+            what_to_look_at="`orders.p50_ms` jumps to about the client timeout and `gateway.errors_rps` rises. Latency at the timeout value, not errors, is the first sign of a partition.",
+            how_systems_answer="Timeouts on every remote call, sized from the latency budget; circuit breakers so a partition costs one timeout per cool-down instead of one per call; and designs that say what happens on each side of a partition (the CAP trade-off, fencing, idempotent retries after healing).",
+            further_reading=(
+                "[The network is reliable (ACM Queue)](https://queue.acm.org/detail.cfm?id=2655736)",
+                "[Toxiproxy](https://github.com/Shopify/toxiproxy)",
+                "[Martin Fowler: Circuit Breaker](https://martinfowler.com/bliki/CircuitBreaker.html)",
+            ),
+        ),
         load_rps=20,
         load_mix={"read_ratio": 0.5},
+    ),
+    Scenario(
+        slug="packet-loss",
+        category="network",
+        title="Packet loss",
+        teaches="Lost packets are retransmitted, not reported: the network adds whole retransmission timeouts to some calls, and the server never sees it.",
+        parameters=(
+            Parameter(
+                "loss_percent",
+                "float",
+                15.0,
+                "share of chunks lost once and retransmitted",
+                1,
+                50,
+                unit="%",
+            ),
+        ),
+        apply=lambda p: {"hop:gateway->inventory": {"loss_percent": p["loss_percent"]}},
+        metrics=(*REQUEST_METRICS, HOP),
+        signature=signature(
+            "the gateway's tail latency jumps by retransmission timeouts while inventory itself stays fast",
+            20,
+            above("gateway.p95_ms", 150),
+            below("inventory.p95_ms", 50),
+        ),
+        mitigations=(
+            answered_by(
+                "longer-cache-ttl",
+                "reads stay in the cache, so far fewer requests cross the lossy hop",
+                40,
+                below("gateway.backend_fetches_rps", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="The link between the gateway and inventory loses some of the data sent over it. TCP does not report the loss; it retransmits after a timeout, so the affected calls arrive intact but hundreds of milliseconds late. The gateway's tail latency jumps; inventory measures its own requests as fast as ever.",
+            why="TCP hides loss behind retransmission: the sender waits a retransmission timeout (at least 200 ms on Linux) before sending again. A few percent of lost packets therefore turn into a few percent of calls that are slower by whole timeouts, which shows in the p95 and p99 but hardly in the median, and not at all in the callee's metrics.",
+            what_to_look_at="`gateway.p95_ms` up in steps of about 200 ms while `inventory.p95_ms` is unchanged: the gap between what the caller waited and what the callee spent is the network. Errors stay at zero. On real hosts `netstat -s` or `nstat` retransmission counters rise.",
+            how_systems_answer="Find and fix the lossy link (a bad cable, a saturated switch buffer, a noisy Wi-Fi hop), measure latency from both sides of every hop, keep chatty calls off lossy or long paths (caching, batching), and cut the tail with timeouts near the healthy p99 and hedged requests.",
+            further_reading=(
+                "[RFC 6298: computing TCP's retransmission timer](https://www.rfc-editor.org/rfc/rfc6298)",
+                "[Toxiproxy](https://github.com/Shopify/toxiproxy)",
+                "Jeffrey Dean and Luiz André Barroso, *The Tail at Scale*, Communications of the ACM, 2013",
+            ),
+        ),
+        load_rps=25,
     ),
 ]

@@ -1,22 +1,17 @@
 from sandbox.catalog._build import (
     CLIENT_METRICS,
+    POOL,
+    QUEUE,
     REQUEST_METRICS,
     above,
     answered_by,
     below,
     signature,
 )
-from sandbox.spec import MetricSpec, Parameter, Scenario
+from sandbox.spec import Explanation, MetricSpec, Parameter, Scenario
 
 BREAKER = MetricSpec(
     "sdlab_breaker_state", "gauge", "0 closed, 1 half-open, 2 open.", ("service", "dependency")
-)
-POOL = (
-    MetricSpec("sdlab_pool_in_use", "gauge", "Resources of a pool in use.", ("service", "pool")),
-    MetricSpec("sdlab_pool_waiting", "gauge", "Callers waiting for a pool.", ("service", "pool")),
-    MetricSpec(
-        "sdlab_pool_timeouts_total", "counter", "Callers that gave up waiting.", ("service", "pool")
-    ),
 )
 
 SCENARIOS = [
@@ -45,6 +40,17 @@ SCENARIOS = [
                 30,
                 above("gateway.breaker_open", 0.5),
                 below("inventory.rps", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Inventory fails every call. The gateway, orders and the worker keep calling it anyway, each call waiting for its failure and its retries, and users see errors.",
+            why="A caller that does not remember past failures pays the full price of each new one: a connection, a request, a timeout or an error, and retries. That wastes the caller's resources and keeps load on a dependency that may be failing precisely because of load.",
+            what_to_look_at="`inventory.error_ratio` near 1 and `users.error_ratio` high. With a breaker, `gateway.breaker_open` turns 1 and `inventory.rps` falls: callers stop calling.",
+            how_systems_answer="Circuit breakers (Hystrix, resilience4j, Envoy's outlier detection, Polly) open when the recent failure ratio passes a threshold, fail calls at once while open, and let a single probe through after a cool-down to decide whether to close. Pair them with a fallback so an open breaker degrades the page instead of breaking it.",
+            further_reading=(
+                "[Martin Fowler: Circuit Breaker](https://martinfowler.com/bliki/CircuitBreaker.html)",
+                "[Azure architecture: Circuit Breaker pattern](https://learn.microsoft.com/en-us/azure/architecture/patterns/circuit-breaker)",
+                "Michael Nygard, *Release It!*, chapter on stability patterns",
             ),
         ),
         load_rps=20,
@@ -97,6 +103,17 @@ SCENARIOS = [
                 below("inventory.rps", ratio=2.0, of="users.rps"),
             ),
         ),
+        explanation=Explanation(
+            what_happens="Inventory slows down past the callers' timeouts. Users, the gateway and orders each retry several times, and the retries multiply: inventory receives several times the traffic users send.",
+            why="Retries at every layer compound. With three retries at each of three layers a single user request can become up to 4 x 4 x 4 = 64 attempts at the bottom. The dependency slowed down because it was busy, and the retries make it busier: a positive feedback loop that can keep a system down after the trigger is gone.",
+            what_to_look_at="`inventory.rps` against `users.rps`: their ratio is the amplification. `gateway.client_retries_rps` and `orders.client_retries_rps` show where the retries come from.",
+            how_systems_answer="Retry at one layer only, with exponential backoff and jitter; cap retries with a budget (a share of successful calls); make timeouts shorter at the bottom than at the top; and shed load when overloaded so queues do not grow.",
+            further_reading=(
+                "[Timeouts, retries and backoff with jitter (Amazon Builders' Library)](https://aws.amazon.com/builders-library/timeouts-retries-and-backoff-with-jitter/)",
+                "[Google SRE book: Addressing cascading failures](https://sre.google/sre-book/addressing-cascading-failures/)",
+                "[Metastable failures in distributed systems (HotOS 2021)](https://sigops.org/s/conferences/hotos/2021/papers/hotos21-s11-bronson.pdf)",
+            ),
+        ),
         load_rps=10,
     ),
     Scenario(
@@ -133,6 +150,57 @@ SCENARIOS = [
                 below("inventory.p99_ms", ratio=0.5),
             ),
         ),
+        explanation=Explanation(
+            what_happens="Inventory's database pool is small and each transaction keeps its connection longer than it needs to. Every connection is taken, new queries queue for one, and inventory's latency explodes although the database itself is idle.",
+            why="A pool of N connections serves at most N transactions at once. By Little's law the pool can sustain N / hold-time transactions per second; above that, callers wait, and the wait is longer than any query. The bottleneck is the pool, not the database.",
+            what_to_look_at="`inventory.pool_in_use` sits at the pool size, `inventory.pool_waiting` above zero; `users.p95_ms` rises. The database's query time stays low: the time goes to waiting for a connection.",
+            how_systems_answer="Keep transactions short (no remote calls or user think time inside one), size pools from measured concurrency rather than guesses, and give the wait for a connection its own short timeout so callers fail fast instead of queueing.",
+            further_reading=(
+                "[HikariCP: About pool sizing](https://github.com/brettwooldridge/HikariCP/wiki/About-Pool-Sizing)",
+                "[Little's law](https://en.wikipedia.org/wiki/Little%27s_law)",
+                "[PostgreSQL: idle_in_transaction_session_timeout](https://www.postgresql.org/docs/current/runtime-config-client.html)",
+            ),
+        ),
         load_rps=20,
+    ),
+    Scenario(
+        slug="queue-backlog",
+        category="resilience",
+        title="A queue backlog",
+        teaches="When consumers are slower than producers a queue only grows: everything accepted waits longer and longer, though nothing fails.",
+        parameters=(
+            Parameter(
+                "processing_ms", "int", 300, "time the worker takes per order", 50, 2000, unit="ms"
+            ),
+        ),
+        apply=lambda p: {"worker": {"worker_processing_ms": p["processing_ms"]}},
+        metrics=(*REQUEST_METRICS, *QUEUE),
+        signature=signature(
+            "orders arrive faster than the worker fulfils them: the queue and its oldest message's age climb",
+            25,
+            above("queue.depth", 30),
+            above("queue.oldest_age_s", 5),
+        ),
+        mitigations=(
+            answered_by(
+                "more-consumers",
+                "eight consumers fulfil faster than orders arrive: the backlog drains",
+                40,
+                below("queue.depth", 5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="The fulfilment worker takes longer per order than orders take to arrive. Every order is still accepted (the queue is large), so users see no error at all, but the queue grows every second and each order waits longer to be shipped than the one before.",
+            why="A queue absorbs bursts; it cannot absorb a sustained rate difference. With arrivals faster than departures the backlog grows linearly and, by Little's law, so does the wait: a queue of 300 orders drained at 3 per second means a 100-second delay for the next order. Nothing errors until the queue's bound or someone's patience is reached.",
+            what_to_look_at="`queue.depth` and `queue.oldest_age_s` climb together while `worker.processed_rps` stays flat below the order rate. The request metrics are healthy: a backlog is invisible to RED metrics on the request path and visible only in the queue's own figures.",
+            how_systems_answer="Alert on queue age (the oldest message), not only on depth; scale consumers on backlog (KEDA, SQS-based autoscaling); bound queues and apply backpressure; process newest-first or drop stale work when old results are worthless; keep a drain-rate margin so a backlog created by an incident can be worked off.",
+            further_reading=(
+                "[Avoiding insurmountable queue backlogs (Amazon Builders' Library)](https://aws.amazon.com/builders-library/avoiding-insurmountable-queue-backlogs/)",
+                "[Azure architecture: Competing Consumers pattern](https://learn.microsoft.com/en-us/azure/architecture/patterns/competing-consumers)",
+                "[Little's law](https://en.wikipedia.org/wiki/Little%27s_law)",
+            ),
+        ),
+        load_rps=20,
+        load_mix={"read_ratio": 0.5},
     ),
 ]

@@ -1,5 +1,5 @@
 from sandbox.catalog._build import REQUEST_METRICS, above, answered_by, below, signature
-from sandbox.spec import MetricSpec, Parameter, Scenario
+from sandbox.spec import Explanation, MetricSpec, Parameter, Scenario
 
 PROCESS = (
     MetricSpec(
@@ -38,6 +38,17 @@ SCENARIOS = [
                 below("inventory.cpu_ratio", ratio=0.8),
             ),
         ),
+        explanation=Explanation(
+            what_happens="Every inventory request does real CPU work before it answers. Inventory's CPU use climbs, and so does the latency of every request it serves, including cheap ones.",
+            why="Inventory runs on one event loop: while one request computes, no other request on that loop makes progress. CPU-bound work therefore queues everything behind it; past the point where the work per second exceeds one core, the queue only grows.",
+            what_to_look_at="`inventory.cpu_ratio` (share of a core used) and `inventory.p95_ms` rise together. When CPU nears 1.0 latency grows without bound: that is saturation, the S of the USE method.",
+            how_systems_answer="Shed or limit load at the edge so the service is never asked for more than it can compute (rate limits, admission control); move CPU-heavy work off the request path or into a pool of processes; profile and make the hot path cheaper; scale out on CPU.",
+            further_reading=(
+                "[Brendan Gregg: the USE method](https://www.brendangregg.com/usemethod.html)",
+                "[Python asyncio: running blocking code](https://docs.python.org/3/library/asyncio-dev.html)",
+                "[Google SRE book: Handling overload](https://sre.google/sre-book/handling-overload/)",
+            ),
+        ),
         load_rps=25,
     ),
     Scenario(
@@ -61,6 +72,17 @@ SCENARIOS = [
                 "the gateway restarts every few hundred requests: memory falls back",
                 60,
                 below("gateway.memory_mb", ratio=0.8),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="The gateway keeps a little memory from every request and never frees it. Its resident memory climbs steadily with traffic until, left alone, the process hits its limit and is killed.",
+            why="A leak is memory that stays reachable (a growing list, a cache without a bound, a listener never removed), so no garbage collector can take it back. Its slope is proportional to the work done, which is why leaks surface at peak hours or after a traffic increase.",
+            what_to_look_at="`gateway.memory_mb` only climbs, in proportion to the gateway's request rate. Latency and errors stay flat until the very end, so only a saturation metric (memory) shows the leak early.",
+            how_systems_answer="Bound every cache and buffer; find the leak with heap snapshots (tracemalloc in Python); until the fix ships, recycle workers after a number of requests (gunicorn's max_requests, uWSGI's max-requests) so no process lives long enough to reach the limit; alert on memory growth rate, not only on a threshold.",
+            further_reading=(
+                "[Python: tracemalloc](https://docs.python.org/3/library/tracemalloc.html)",
+                "[Gunicorn: max_requests](https://docs.gunicorn.org/en/stable/settings.html#max-requests)",
+                "[Brendan Gregg: the USE method](https://www.brendangregg.com/usemethod.html)",
             ),
         ),
         load_rps=20,
@@ -97,6 +119,17 @@ SCENARIOS = [
                 "the file is rotated away and writes succeed again",
                 20,
                 below("inventory.errors_rps", 0.2),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="A runaway writer fills the sandbox's disk. Once it is full, reads keep working but every write fails: shipments cannot be recorded and the worker's fulfilment fails.",
+            why="Databases and logs need free space to grow. At zero free bytes SQLite answers SQLITE_FULL (PostgreSQL and others fail similarly), and nothing that writes can proceed, however healthy the rest of the system is. The failure is sudden even though the filling was gradual.",
+            what_to_look_at="`inventory.errors_rps` and `worker.failed_rps` jump when the disk fills; product reads (`users.success_ratio` for reads) stay fine. The logs say why: database or disk errors on writes.",
+            how_systems_answer="Rotate and cap logs and temporary files (logrotate, size-based retention), keep data on its own volume, alert on the time until the disk is full (not only the percentage), and reserve space for the database so a runaway log cannot take it.",
+            further_reading=(
+                "[logrotate(8)](https://man7.org/linux/man-pages/man8/logrotate.8.html)",
+                "[The Twelve-Factor App: logs as event streams](https://12factor.net/logs)",
+                "[SQLite result codes: SQLITE_FULL](https://www.sqlite.org/rescode.html#full)",
             ),
         ),
         load_rps=20,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sqlite3
 import time
 from collections.abc import Callable
@@ -85,6 +86,16 @@ class Inventory(Service):
             "Comparisons made ranking search results.",
             ["service"],
         )
+        # Connections a transaction forgot to give back: (since, pool, connection).
+        self.abandoned: list[tuple[float, Pool[sqlite3.Connection], sqlite3.Connection]] = []
+        self.connections_leaked = self.metrics.counter(
+            "sdlab_pool_leaked", "Connections never given back to a pool.", ["service", "pool"]
+        )
+        self.reclaimed = self.metrics.counter(
+            "sdlab_pool_reclaimed",
+            "Abandoned connections the pool took back.",
+            ["service", "pool"],
+        )
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -129,6 +140,14 @@ class Inventory(Service):
             old.shutdown(wait=False)
         if "db_index" in changed:
             await self.index_apply()
+        if "db_leak_ratio" in changed and not self.knobs["db_leak_ratio"]:
+            # The leak switched off stands for the fix deployed: a fresh process has them all.
+            for _, pool, connection in self.abandoned:
+                if pool is self.pool:
+                    pool.release(connection)
+                else:
+                    connection.close()
+            self.abandoned = []
 
     async def index_apply(self) -> None:
         wanted = bool(self.knobs["db_index"])
@@ -145,6 +164,7 @@ class Inventory(Service):
 
     async def gauges(self) -> None:
         while True:
+            self.abandoned_reclaim()
             if self.pool is not None:
                 self.metrics.pool_in_use.labels(self.name, "db").set(self.pool.in_use)
                 self.metrics.pool_waiting.labels(self.name, "db").set(len(self.pool.waiters))
@@ -152,8 +172,28 @@ class Inventory(Service):
             self.thread_queued.labels(self.name).set(self.threads_queued)
             await asyncio.sleep(GAUGE_PERIOD_S)
 
+    def abandoned_reclaim(self) -> None:
+        """With `db_reclaim_after_ms` set, the pool takes back connections held longer than
+        that (as Tomcat's removeAbandoned does); a reclaimed connection of an old pool closes."""
+        after = float(self.knobs["db_reclaim_after_ms"]) / 1000
+        if after <= 0:
+            return
+        now, kept = time.monotonic(), []
+        for since, pool, connection in self.abandoned:
+            if now - since < after:
+                kept.append((since, pool, connection))
+                continue
+            if pool is self.pool:
+                pool.release(connection)
+            else:
+                connection.close()
+            self.reclaimed.labels(self.name, "db").inc()
+        self.abandoned = kept
+
     async def run(self, query: str, work: Callable[[sqlite3.Connection], T]) -> T:
         """Borrows a connection from the pool, runs `work` on a pool thread, gives it back."""
+        if self.abandoned:
+            self.abandoned_reclaim()
         pool = self.pool
         if pool is None:
             raise Rejected("the database pool is not open yet")
@@ -165,11 +205,15 @@ class Inventory(Service):
         self.metrics.pool_in_use.labels(self.name, "db").set(pool.in_use)
         self.threads_queued += 1
 
+        io_s = float(self.knobs["db_io_ms"]) / 1000
+
         def timed() -> tuple[T, float]:
             self.threads_queued -= 1
             self.threads_busy += 1
             started = time.perf_counter()
             try:
+                if io_s > 0:
+                    time.sleep(io_s)  # a slow disk: the thread is blocked, not the loop
                 return work(connection), time.perf_counter() - started
             finally:
                 self.threads_busy -= 1
@@ -185,7 +229,12 @@ class Inventory(Service):
                 )  # a transaction left open: the connection stays taken
             return result
         finally:
-            if self.pool is pool:
+            leak = float(self.knobs["db_leak_ratio"])
+            if leak and random.random() < leak:  # noqa: S311
+                # A code path that forgets to close: the connection stays checked out.
+                self.abandoned.append((time.monotonic(), pool, connection))
+                self.connections_leaked.labels(self.name, "db").inc()
+            elif self.pool is pool:
                 pool.release(connection)
             else:
                 connection.close()

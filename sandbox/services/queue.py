@@ -49,7 +49,7 @@ class Queue(Service):
 
     async def enqueue(self, request: web.Request) -> web.Response:
         message = await request.json()
-        if len(self.items) >= CAPACITY:
+        if len(self.items) >= min(CAPACITY, int(self.knobs["queue_capacity"])):
             self.refused.labels(self.name).inc()
             return web.json_response({"message": "queue full"}, status=503)
         self.items.append((time.monotonic(), message))

@@ -19,9 +19,28 @@ class Worker(Service):
         self.failed = m.counter(
             "sdlab_worker_failed", "Orders whose fulfilment failed.", ["service"]
         )
+        self.consumers_gauge = m.gauge(
+            "sdlab_worker_consumers", "Orders the worker fulfils at once.", ["service"]
+        )
+        self.consumers: list[asyncio.Task[None]] = []
 
     async def on_start(self) -> None:
-        self.background.append(asyncio.create_task(self.consume()))
+        self.consumers_set()
+
+    async def on_knobs(self, changed: dict[str, Any]) -> None:
+        if "worker_concurrency" in changed:
+            self.consumers_set()
+
+    def consumers_set(self) -> None:
+        """As many consume loops as `worker_concurrency` says; extra ones are cancelled."""
+        wanted = max(1, int(self.knobs["worker_concurrency"]))
+        while len(self.consumers) < wanted:
+            task = asyncio.create_task(self.consume())
+            self.consumers.append(task)
+            self.background.append(task)
+        while len(self.consumers) > wanted:
+            self.consumers.pop().cancel()
+        self.consumers_gauge.labels(self.name).set(len(self.consumers))
 
     async def consume(self) -> None:
         queue, inventory = self.dependencies["queue"], self.dependencies["inventory"]

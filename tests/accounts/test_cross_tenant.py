@@ -213,7 +213,9 @@ def test_the_admin_console_and_admin_api_need_the_admin_role():
         r
         for r in SCOPED
         if r.template.startswith(("manage/", "api/v1/"))
-        and not r.template.startswith(("api/v1/labs", "api/v1/enrolments", "api/v1/cohorts"))
+        and not r.template.startswith(
+            ("api/v1/labs", "api/v1/enrolments", "api/v1/cohorts", "api/v1/scenarios")
+        )
     ]
     assert admin_routes
     assert {r.role for r in admin_routes} == {Role.ADMIN}

@@ -118,7 +118,9 @@ def test_a_drill_hides_in_the_lab_is_found_and_its_signature_goes(
                 found = {r.learner_id: r for r in DrillRun.objects.filter(drill=drill)}
             return found if found[learner.pk].injected_at is not None else None
 
-        runs = wait_for(injected, "the drill to go into the lab", seconds=30)
+        found = wait_for(injected, "the drill to go into the lab", seconds=30)
+        assert found is not None
+        runs: dict = found
         assert runs[learner.pk].injected_at is not None
         assert runs[absent.pk].injected_at is None
         sandbox = SandboxClient(SandboxHandle.from_dict(session.handle).address)

@@ -126,3 +126,67 @@ if __name__ == "__main__":
         finally:
             process.terminate()
             process.wait(20)
+
+
+# -- the whole check of one scenario, as the catalog tests and the benchmark run it
+
+
+@dataclass
+class CatalogCheck:
+    """What holding one scenario (and its mitigations) to its signature found."""
+
+    slug: str
+    problems: list[str] = field(default_factory=list)
+    skipped: str = ""
+    seconds_to_signature: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and not self.skipped
+
+
+def catalog_check(client: SandboxClient, scenario: Scenario, limits_via: str) -> CatalogCheck:
+    """Warm up, enable, wait for the signature; then each mitigation must do what it says;
+    then every declared metric must be in the exposition. Before each change the
+    expectation must not already hold, or the check would prove nothing."""
+    check = CatalogCheck(scenario.slug)
+    if "cpu-limit" in scenario.extra_requirements and not limits_via.startswith("cgroup"):
+        check.skipped = (
+            "this machine gives sandboxes no CPU quota (no usable cgroup): the starvation "
+            "this scenario teaches cannot happen without one"
+        )
+        return check
+    baseline = warm_up(client, scenario)
+    if scenario.signature.holds(baseline, baseline):
+        check.problems.append(f"the signature holds before {scenario.slug} is on: {baseline}")
+        return check
+    client.scenario_enable(scenario.slug)
+    seen = wait_for_signature(client, scenario.signature, baseline)
+    if not seen.held:
+        check.problems.append(f"{scenario.slug} did not show its signature:\n{seen.explain()}")
+        return check
+    check.seconds_to_signature = seen.after_s
+    for effect in scenario.mitigations:
+        before = usable(client.figures())
+        if effect.signature.holds(before, before):
+            check.problems.append(f"{effect.mitigation} holds before it is on: {before}")
+            continue
+        seen = run_mitigation(client, scenario, effect.mitigation)
+        if not seen.held:
+            check.problems.append(
+                f"{effect.mitigation} did not answer {scenario.slug}:\n{seen.explain()}"
+            )
+    samples = {
+        line.split("{")[0].split(" ")[0]
+        for line in client.metrics().splitlines()
+        if line and line[0] != "#"
+    }
+    for metric in scenario.metrics:
+        names = (
+            {metric.name, f"{metric.name}_bucket"} if metric.type == "histogram" else {metric.name}
+        )
+        if not names & samples:
+            check.problems.append(
+                f"{scenario.slug} declares {metric.name}, which the sandbox does not expose"
+            )
+    return check

@@ -6,7 +6,14 @@ import pytest
 
 from sandbox.catalog import MITIGATIONS, SCENARIOS
 from sandbox.engine import Engine, UnknownSlug
-from sandbox.spec import CATEGORIES, Parameter, ParameterError, parameters_validate
+from sandbox.spec import (
+    CATEGORIES,
+    Explanation,
+    Parameter,
+    ParameterError,
+    Scenario,
+    parameters_validate,
+)
 from sandbox.topology import Topology
 
 FIRST_SIXTEEN = {
@@ -69,6 +76,22 @@ def test_scenario_spec_is_complete(slug):
     for effect in scenario.mitigations:
         assert effect.mitigation in MITIGATIONS
         assert effect.signature.expectations
+        assert 0 < effect.signature.within_seconds <= 60
+    assert_explained(scenario)
+
+
+def assert_explained(scenario: Scenario) -> None:
+    """A page of explanation in five parts, each saying something."""
+    explanation = scenario.explanation
+    assert explanation is not None, f"{scenario.slug} has no explanation"
+    for name, heading in Explanation.SECTIONS:
+        value = getattr(explanation, name)
+        if name == "further_reading":
+            assert len(value) >= 2, f"{scenario.slug}: give at least two readings"
+            assert all(len(item.strip()) > 10 for item in value)
+        else:
+            assert len(value.split()) >= 15, f"{scenario.slug}: “{heading}” is too thin"
+    assert "<" not in explanation.markdown(), "explanations are Markdown, not HTML"
 
 
 @pytest.mark.parametrize("slug", sorted(SCENARIOS))
