@@ -53,6 +53,7 @@ FIGURE = re.compile(r"^(?P<service>[a-z]+)\.(?P<what>[a-z0-9_]+)$")
 FIGURE_SOURCES = (*SERVICES, "users", "sandbox")
 CHECK_TYPES = ("metric", "scenario", "mitigation", "event", "quiz")
 ACTIONS = ("scenario", "mitigation", "load", "wait")
+LOAD_MIX = ("read_ratio", "search_ratio", "hot_key_ratio")
 
 
 class ContentError(Exception):
@@ -304,7 +305,15 @@ def _solution(doc: _Document, raw: Any) -> tuple[dict[str, Any], ...]:
             rate = _number(doc, action.get("rate_rps"), "“rate_rps”", *at, "rate_rps")
             if not 0 <= rate <= 50:
                 raise doc.fail("“rate_rps” must be from 0 to 50", *at, "rate_rps")
-            actions.append({"action": "load", "rate_rps": rate})
+            load: dict[str, Any] = {"action": "load", "rate_rps": rate}
+            # The mix of requests, as the sandbox's PUT /load takes it: shares from 0 to 1.
+            for name in LOAD_MIX:
+                if name in action:
+                    share = _number(doc, action[name], f"“{name}”", *at, name)
+                    if not 0 <= share <= 1:
+                        raise doc.fail(f"“{name}” must be from 0 to 1", *at, name)
+                    load[name] = share
+            actions.append(load)
     return tuple(actions)
 
 

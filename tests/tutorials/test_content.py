@@ -47,7 +47,7 @@ def refused(path: Path) -> ContentError:
 def test_the_shipped_tutorials_read():
     tutorials = tutorials_read(CONTENT)
     assert tutorials
-    first = tutorials[0]
+    first = next(t for t in tutorials if t.slug == "slow-dependency")
     assert first.steps[1].depends_on == ("observe",)
     assert first.steps[1].solution[0]["parameters"] == {"delay_ms": 400}
     quiz = next(c for c in first.steps[0].checks if c.type == "quiz")
@@ -111,6 +111,12 @@ def test_a_valid_folder_reads(tmp_path):
             "“op” must be one of",
         ),
         ("---\ntitle: x\nchecks:\n  - {type: event, what: x}\n---\n", 2, "no text for the learner"),
+        (
+            "---\ntitle: x\nchecks:\n  - {type: event, what: x}\nsolution:\n"
+            "  - {action: load, rate_rps: 20, hot_key_ratio: 1.5}\n---\nT\n",
+            6,
+            "“hot_key_ratio” must be from 0 to 1",
+        ),
     ],
 )
 def test_bad_steps_are_refused_with_file_line_and_reason(tmp_path, step, line, message):
@@ -151,3 +157,13 @@ def test_a_later_step_may_depend_on_an_earlier_one(tmp_path):
     later = STEP.replace("title: A step", "title: Later\ndepends_on: [first]")
     tutorial = tutorial_read(folder(tmp_path, **{"01-first": STEP, "02-later": later}))
     assert tutorial.steps[1].depends_on == ("first",)
+
+
+def test_a_load_action_may_set_the_mix_of_requests(tmp_path):
+    step = STEP.replace(
+        "---\nDo", "solution:\n  - {action: load, rate_rps: 30, hot_key_ratio: 0.7}\n---\nDo"
+    )
+    tutorial = tutorial_read(folder(tmp_path, **{"01-first": step}))
+    assert tutorial.steps[0].solution == (
+        {"action": "load", "rate_rps": 30.0, "hot_key_ratio": 0.7},
+    )
