@@ -23,7 +23,15 @@ from sandbox.catalog import MITIGATIONS, SCENARIOS
 from sandbox.client import SandboxClient, SandboxError
 from sandbox.spec import ParameterError, parameters_validate
 
-CONTROL_TYPES = ("scenario", "mitigation")
+CONTROL_TYPES = ("scenario", "mitigation", "load")
+# What a learner may set of their lab's simulated users: a rate the sandbox's limits
+# carry, and the shares of reads, searches and reads of the one hot product.
+LOAD_BOUNDS = {
+    "rate_rps": (0.0, 50.0),
+    "read_ratio": (0.0, 1.0),
+    "search_ratio": (0.0, 1.0),
+    "hot_key_ratio": (0.0, 1.0),
+}
 
 
 class LabSessionConsumer(OrganisationConsumer):
@@ -84,7 +92,9 @@ class LabSessionConsumer(OrganisationConsumer):
             )
             return
         key = relay_key(self.organisation.schema_name, self.session_id)
-        if str(content["slug"]) in await asyncio.to_thread(hidden_scenarios, key):
+        if content["type"] != "load" and str(content["slug"]) in await asyncio.to_thread(
+            hidden_scenarios, key
+        ):
             # A drill's hidden scenario is left alone, and answered like any other, so
             # that switching it can neither find it nor end the drill.
             await self.send_json({"type": "ack", "request": content})
@@ -108,10 +118,12 @@ class LabSessionConsumer(OrganisationConsumer):
         if not isinstance(content, dict) or content.get("type") not in CONTROL_TYPES:
             return (
                 'Send {"type": "scenario" or "mitigation", "slug": ..., "enabled": true or '
-                'false, "parameters": {...}}.'
+                'false, "parameters": {...}}, or {"type": "load", "rate_rps": ...}.'
             )
         if not getattr(self, "driver", False):
             return "You are watching this lab read-only."
+        if content["type"] == "load":
+            return self.load_problem(content)
         catalog = SCENARIOS if content["type"] == "scenario" else MITIGATIONS
         slug = str(content.get("slug"))
         if slug not in catalog:
@@ -129,8 +141,26 @@ class LabSessionConsumer(OrganisationConsumer):
         return None
 
     @staticmethod
+    def load_problem(content: dict[str, Any]) -> str | None:
+        settings = {k: v for k, v in content.items() if k != "type"}
+        unknown = sorted(set(settings) - set(LOAD_BOUNDS))
+        if unknown or not settings:
+            return (
+                f"The load takes {', '.join(LOAD_BOUNDS)}; not {', '.join(unknown) or 'nothing'}."
+            )
+        for name, value in settings.items():
+            low, high = LOAD_BOUNDS[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"“{name}” must be a number."
+            if not low <= value <= high:
+                return f"“{name}” must be from {low:g} to {high:g}."
+        return None
+
+    @staticmethod
     def forward(address: str, content: dict[str, Any]) -> Any:
         client = SandboxClient(address, timeout=3.0)
+        if content["type"] == "load":
+            return client.load(**{k: v for k, v in content.items() if k != "type"})
         slug, parameters = content["slug"], content.get("parameters") or {}
         if content["type"] == "scenario":
             if content["enabled"]:

@@ -103,6 +103,7 @@ def conceal(frame: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
             slug: values for slug, values in frame["scenario_metrics"].items() if slug not in hidden
         },
         "scenarios": {slug: v for slug, v in frame["scenarios"].items() if slug not in hidden},
+        "load": {},  # a drill sets the load its scenario needs: that would name it
         "events": [
             e
             for e in frame["events"]
@@ -162,6 +163,7 @@ class Relay:
             "scenario_metrics": state.get("scenario_metrics", {}),
             "scenarios": state.get("scenarios", {}),
             "mitigations": state.get("mitigations", {}),
+            "load": state.get("load", {}),
             "events": state.get("events", [])[-20:],
             "logs": logs[-LOG_LINES:],
             "expires_at": state.get("expires_at"),

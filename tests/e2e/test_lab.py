@@ -68,6 +68,10 @@ def test_learner_runs_a_lab_instructor_watches(
         expect(page.get_by_test_id("timeline")).to_contain_text("fixed-latency")
         shots(page, "02-latency-injected")
 
+        page.fill("#load-rate_rps", "8")
+        page.get_by_role("button", name="Set load").click()
+        expect(page.get_by_test_id("load-now")).to_have_text("8", timeout=10_000)
+
         page.locator("[data-mitigation=timeouts]").check()
         expect(page.locator("[data-mitigation=timeouts]")).to_be_checked()
 

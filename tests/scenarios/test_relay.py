@@ -148,9 +148,21 @@ def test_learner_drives_instructor_watches_others_are_refused(
             )
             ack = json.loads(ws.recv(timeout=10))
             assert ack["type"] == "ack"
-        assert SandboxClient(handle.address).state()["scenarios"] == {
-            "fixed-latency": {"delay_ms": 150}
-        }
+            for bad, named in (
+                ({"type": "load", "rate_rps": 500}, "“rate_rps” must be from 0 to 50"),
+                ({"type": "load", "hot_key_ratio": "lots"}, "“hot_key_ratio” must be a number"),
+                ({"type": "load", "threads": 4}, "not threads"),
+                ({"type": "load"}, "not nothing"),
+            ):
+                ws.send(json.dumps(bad))
+                refused = json.loads(ws.recv(timeout=10))
+                assert refused["type"] == "error"
+                assert named in refused["message"]
+            ws.send(json.dumps({"type": "load", "rate_rps": 12, "read_ratio": 0.5}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "ack"
+        state = SandboxClient(handle.address).state()
+        assert state["scenarios"] == {"fixed-latency": {"delay_ms": 150}}
+        assert state["load"]["rate_rps"] == 12
 
         with lab_socket(
             port, organisation, session.pk, session_cookie_for(instructor, organisation)

@@ -196,6 +196,9 @@
     push(frame);
     draw();
     scenarioPanels(frame);
+    if (frame.load && typeof frame.load.rate_rps === "number") {
+      $("[data-testid=load-now]").textContent = String(frame.load.rate_rps);
+    }
     for (const details of document.querySelectorAll("[data-scenario]")) {
       details.querySelector(".badge.on").hidden = !(details.dataset.scenario in (frame.scenarios || {}));
     }
@@ -282,6 +285,14 @@
     const off = form.querySelector("[data-action=disable]");
     if (off) off.addEventListener("click", () => send({ type: "scenario", slug: form.dataset.slug, enabled: false }));
   }
+  $("#load").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const settings = {};
+    for (const input of event.target.querySelectorAll("input")) {
+      if (input.value !== "") settings[input.name] = Number(input.value);
+    }
+    send({ type: "load", ...settings });
+  });
   for (const box of document.querySelectorAll("[data-mitigation]")) {
     box.addEventListener("change", () => send({ type: "mitigation", slug: box.dataset.mitigation, enabled: box.checked }));
   }
