@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
-from markdown_it import MarkdownIt
 
 from apps.accounts.models import User
 from apps.progress.models import (
@@ -22,11 +21,9 @@ from apps.progress.models import (
     StepProgress,
     StepStatus,
 )
+from apps.scenarios.prose import MARKDOWN
 from apps.tutorials.models import Tutorial
 from apps.tutorials.selectors import series_title, tutorial_get, tutorials_visible
-
-# CommonMark without raw HTML: an organisation's author cannot put script on a page.
-MARKDOWN = MarkdownIt("commonmark", {"html": False})
 
 
 def enrolment_of(*, learner: User, slug: str) -> Enrolment | None:

@@ -6,15 +6,12 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
-from markdown_it import MarkdownIt
 
 from apps.accounts.access import role_required
 from apps.accounts.models import Role
+from apps.scenarios.prose import MARKDOWN
 from apps.scenarios.selectors import catalog_categories, catalog_scenario_get, catalog_scenarios
 from sandbox.spec import CATEGORIES
-
-# CommonMark without raw HTML: catalog text is shown as written, never as markup.
-MARKDOWN = MarkdownIt("commonmark", {"html": False})
 
 
 @role_required(Role.LEARNER)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.access import role_required
 from apps.accounts.forms import form_error
 from apps.accounts.models import Role
+from apps.scenarios.prose import MARKDOWN
 from apps.tenants.errors import ApplicationError
 from apps.tutorials.content import ContentError
 from apps.tutorials.content import Tutorial as TutorialContent
@@ -27,7 +28,6 @@ from apps.tutorials.services import (
     tutorial_files_save,
     tutorial_zip_upload,
 )
-from apps.tutorials.views import MARKDOWN
 
 STARTER = {
     "tutorial.md": (

@@ -3,14 +3,11 @@
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
-from markdown_it import MarkdownIt
 
 from apps.accounts.access import role_required
 from apps.accounts.models import Role
+from apps.scenarios.prose import MARKDOWN
 from apps.tutorials.selectors import series_title, tutorial_get, tutorials_visible
-
-# CommonMark without raw HTML: an organisation's author cannot put script on a page.
-MARKDOWN = MarkdownIt("commonmark", {"html": False})
 
 
 @role_required(Role.LEARNER)
