@@ -25,6 +25,7 @@ import os
 import signal
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from sandbox.catalog import MITIGATIONS, SCENARIOS
 from sandbox.catalog._build import REQUEST_METRICS
 from sandbox.engine import Engine, UnknownSlug
 from sandbox.figures import Snapshot, declared_values, figures_compute, snapshot_from
-from sandbox.knobs import KnobSettings
+from sandbox.knobs import KnobSettings, knobs_fingerprint
 from sandbox.runtime import RESTART_BACKOFF_S, Child, RuntimeOptions, fork_child, port_of
 from sandbox.spec import ParameterError
 from sandbox.topology import SERVICES, Topology
@@ -107,6 +108,8 @@ class Supervisor:
         self.http: aiohttp.ClientSession | None = None
         self.push_lock = asyncio.Lock()
         self.push_failed = False  # a service did not take its knobs: the sampler tries again
+        self.pushes = 0
+        self.knob_resends = 0  # knob sets sent again because a service had drifted
         # Until the sandbox ends on purpose (stop or expiry) any end is a failure.
         self.end_reason = UNEXPECTED_END
         self.trace_batches: deque[tuple[int, bytes]] = deque(maxlen=TRACE_BUFFER_BATCHES)
@@ -329,6 +332,7 @@ class Supervisor:
     async def push(self) -> None:
         """Sends each service the knobs that changed, and the proxy its hops' toxics."""
         async with self.push_lock:
+            self.pushes += 1
             effective = self.engine.effective()
             hops: dict[str, dict[str, Any]] = {}
             calls = []
@@ -370,9 +374,12 @@ class Supervisor:
     async def sample(self) -> None:
         while True:
             started = time.monotonic()
-            if self.push_failed:
-                await self.push()
-            await self.take_snapshot()
+            try:
+                if self.push_failed:
+                    await self.push()
+                await self.take_snapshot()
+            except Exception as exc:  # the figures must outlive one bad sample
+                self.engine._record("sampling failed", error=repr(exc))
             watched = time.monotonic() - self.watched_at < WATCHED_FOR_S
             period = 1.0 if watched else UNWATCHED_SAMPLE_S
             await asyncio.sleep(max(0.05, period - (time.monotonic() - started)))
@@ -387,7 +394,10 @@ class Supervisor:
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
                 return []
 
+        pushes, pushing = self.pushes, self.push_lock.locked()
         results = await asyncio.gather(*(fetch(name) for name in SERVICES))
+        if not pushing and self.pushes == pushes:  # no push crossed these samples
+            self.knobs_reconcile(dict(zip(SERVICES, results, strict=True)))
         samples = [(n, labels, v) for result in results for n, labels, v in result]
         snapshot = snapshot_from(samples, time.monotonic())
         if self.snapshots:
@@ -401,6 +411,18 @@ class Supervisor:
             }
             snapshot = Snapshot(snapshot.at, {**carried, **snapshot.values})
         self.snapshots.append(snapshot)
+
+    def knobs_reconcile(self, samples: Mapping[str, list[Any]]) -> None:
+        """A service whose knobs differ from what it should run with (an update lost to a
+        timeout or to a restart racing a push) gets its whole set again at the next sample."""
+        effective = self.engine.effective()
+        for name, result in samples.items():
+            reported = next((v for n, _, v in result if n == "sdlab_knobs_fingerprint"), None)
+            if reported is None or int(reported) == knobs_fingerprint(effective[name]):
+                continue
+            self.pushed.pop(name, None)
+            self.push_failed = True
+            self.knob_resends += 1
 
     def figures(self) -> dict[str, float | None]:
         if len(self.snapshots) < 2:
@@ -462,6 +484,7 @@ class Supervisor:
                     n: {"pid": c.pid, "restarts": c.restarts, "last_exit": c.exit_status}
                     for n, c in self.children.items()
                 },
+                "knob_resends": self.knob_resends,
             }
         )
 

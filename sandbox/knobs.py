@@ -8,6 +8,8 @@ so two scenarios at once behave as both.
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -156,3 +158,10 @@ def knob_settings_check(settings: Mapping[str, Mapping[str, Any]], targets: Iter
         for name in knobs:
             if name not in table:
                 raise KeyError(f"unknown knob {name!r} on {target}")
+
+
+def knobs_fingerprint(knobs: Mapping[str, Any]) -> int:
+    """A checksum of a whole knob set: a service reports its own, the supervisor compares
+    it with the one it means the service to have, and sends the knobs again on a mismatch."""
+    canonical = json.dumps(dict(knobs), sort_keys=True, separators=(",", ":"))
+    return zlib.crc32(canonical.encode())

@@ -117,6 +117,12 @@ class ServiceMetrics:
         self.clock_skew = Gauge(
             "sdlab_clock_skew_seconds", "Offset of the service's clock.", ["service"], registry=r
         )
+        self.knobs_fingerprint = Gauge(
+            "sdlab_knobs_fingerprint",
+            "Checksum of the knobs the service runs with (the supervisor checks it).",
+            ["service"],
+            registry=r,
+        )
         self.extra: dict[str, Any] = {}
         self.cpu_counted = 0.0
         self.pss_read_at = -PSS_EVERY_S

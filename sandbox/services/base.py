@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.httpclient import ConnectionFailed, Pool
-from sandbox.knobs import knobs_for
+from sandbox.knobs import knobs_fingerprint, knobs_for
 from sandbox.mechanisms import Bulkhead, CircuitBreaker, Rejected, RetryBudget, backoff_delay
 from sandbox.telemetry import LogRing, ServiceMetrics, new_span_id, new_trace_id, traceparent_parse
 from sandbox.topology import Topology
@@ -178,6 +178,7 @@ class Service:
         self.knobs: dict[str, Any] = {k: v.default for k, v in knobs_for(self.name).items()}
         self.knobs.update(knobs or {})
         self.metrics = ServiceMetrics(self.name)
+        self.metrics.knobs_fingerprint.labels(self.name).set(knobs_fingerprint(self.knobs))
         self.logs = LogRing(self.name)
         self.tracing = Tracing(self.name)
         self.dependencies = {
@@ -270,6 +271,7 @@ class Service:
             )
         changed = {k: v for k, v in given.items() if self.knobs.get(k) != v}
         self.knobs.update(given)
+        self.metrics.knobs_fingerprint.labels(self.name).set(knobs_fingerprint(self.knobs))
         for waiter in list(self.knob_waiters):
             if not waiter.done():
                 waiter.set_result(None)

@@ -1,15 +1,18 @@
 """A real sandbox honours its contract: /health, /state, /metrics, scenarios and
 mitigations switched at run time, clear refusals, logs with trace ids."""
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.client import SandboxError
-from sandbox.topology import SERVICES
+from sandbox.topology import SERVICES, Topology
 from tests.sandbox.conftest import sandbox_host_pids
 
 WAIT_S = 20
@@ -149,3 +152,40 @@ def test_a_crashed_service_is_restarted(sandbox):
         time.sleep(0.2)
     assert services["cache"]["restarts"] == 1
     assert "signal 9" in services["cache"]["last_exit"]
+
+
+def knobs_fingerprint_of(client, service: str) -> float:
+    for family in text_string_to_metric_families(client.metrics()):
+        for sample in family.samples:
+            if sample.name == "sdlab_knobs_fingerprint" and sample.labels["service"] == service:
+                return sample.value
+    raise AssertionError(f"{service} reports no knobs fingerprint")
+
+
+def test_a_service_whose_knobs_drift_gets_them_back(sandbox):
+    """An update the supervisor believes delivered but the service lacks (a push lost to a
+    timeout, or to a restart racing it) is put right by the supervisor's own check."""
+    handle, client = sandbox
+    client.scenario_enable("cpu-spike", {"cpu_ms": 2})
+    intended = knobs_fingerprint_of(client, "inventory")
+    inside = client.state()["services"]["inventory"]["pid"]
+    host_pid = sandbox_host_pids(handle)[inside]
+    assert client.state()["knob_resends"] == 0  # no false alarms in normal running
+    port = Topology().service_port("inventory")  # inside the sandbox's own loopback
+    # Behind the supervisor's back: set inventory's knobs from inside its network.
+    body = json.dumps({"cpu_burn_ms": 40}).encode()
+    drift = (
+        "import urllib.request; urllib.request.urlopen(urllib.request.Request("
+        f"'http://127.0.0.1:{port}/_knobs', data={body!r}, method='PUT',"
+        " headers={'Content-Type': 'application/json'}), timeout=5).read()"
+    )
+    subprocess.run(["nsenter", "-t", str(host_pid), "-n", sys.executable, "-c", drift], check=True)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if client.state()["knob_resends"] >= 1:
+            break
+        time.sleep(0.5)
+    assert client.state()["knob_resends"] >= 1
+    while time.monotonic() < deadline and knobs_fingerprint_of(client, "inventory") != intended:
+        time.sleep(0.5)
+    assert knobs_fingerprint_of(client, "inventory") == intended
