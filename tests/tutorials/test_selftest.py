@@ -94,6 +94,23 @@ def unmet(checker: StepChecker, figures: Mapping[str, Any]) -> list[str]:
     return described
 
 
+def diagnosis(client: SandboxClient) -> str:
+    """What the sandbox says of itself, so that a failure far away can be understood."""
+    try:
+        state = state_of(client)
+    except (SandboxError, TimeoutError, OSError) as exc:
+        return f"  (the sandbox did not answer: {exc!r})"
+    restarts = {n: s["restarts"] for n, s in state["services"].items() if s["restarts"]}
+    events = [
+        f"{e['what']} {e.get('scenario') or e.get('mitigation') or ''}"
+        for e in state["events"][-8:]
+    ]
+    return (
+        f"  scenarios {state['scenarios']}, mitigations {state['mitigations']}, "
+        f"restarts {restarts}, knob resends {state.get('knob_resends')}\n  last events {events}"
+    )
+
+
 def step_problems(client: SandboxClient, tutorial: Tutorial, step: Step) -> list[str]:
     """Runs one step: first idle (when it needs an action), then its solution."""
     where = f"{tutorial.slug}/{step.slug}"
@@ -112,7 +129,9 @@ def step_problems(client: SandboxClient, tutorial: Tutorial, step: Step) -> list
         else:
             act(client, action)
     if not frames_for(client, checker, longest + PATIENCE_S, seen):
-        problems.append(f"{where}: these checks never passed: {unmet(checker, seen)}")
+        problems.append(
+            f"{where}: these checks never passed: {unmet(checker, seen)}\n{diagnosis(client)}"
+        )
     for check in checks:
         if check["type"] == "quiz":
             right = [n for n, c in enumerate(check["spec"]["choices"]) if c["correct"]]
