@@ -24,6 +24,8 @@ from sandbox.backends.base import (
 )
 
 NAMESPACE = os.environ.get("SANDBOX_NAMESPACE", "sdlab-sandboxes")
+# Where the platform's own pods run: only pods of this namespace may reach a sandbox.
+PLATFORM_NAMESPACE = os.environ.get("SDLAB_PLATFORM_NAMESPACE", "sdlab")
 IMAGE = os.environ.get("SANDBOX_IMAGE", "sdlab-sandbox:latest")
 CONTROL_PORT = 8900
 APP_LABEL = "sdlab-sandbox"
@@ -107,8 +109,11 @@ def pod_manifest(
     }
 
 
-def network_policy_manifest(namespace: str = NAMESPACE) -> dict[str, Any]:
-    """Deny all egress from sandboxes; ingress only to the control port, only from the platform."""
+def network_policy_manifest(
+    namespace: str = NAMESPACE, platform_namespace: str = PLATFORM_NAMESPACE
+) -> dict[str, Any]:
+    """Deny all egress from sandboxes; ingress only to the control port, only from the
+    platform's pods in the platform's namespace (labels alone can be copied elsewhere)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -119,7 +124,12 @@ def network_policy_manifest(namespace: str = NAMESPACE) -> dict[str, Any]:
             "ingress": [
                 {
                     "from": [
-                        {"namespaceSelector": {}, "podSelector": {"matchLabels": PLATFORM_LABEL}}
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": platform_namespace}
+                            },
+                            "podSelector": {"matchLabels": PLATFORM_LABEL},
+                        }
                     ],
                     "ports": [{"protocol": "TCP", "port": CONTROL_PORT}],
                 }

@@ -72,6 +72,10 @@ def test_kubernetes_network_policy_denies_all_egress_and_admits_only_the_platfor
     (rule,) = policy["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": CONTROL_PORT}]
     assert rule["from"][0]["podSelector"]["matchLabels"]["sdlab.dev/role"] == "control-plane"
+    # labels can be copied into any namespace: the platform's own namespace is required too
+    assert rule["from"][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "sdlab"}
+    }
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
