@@ -176,6 +176,22 @@ def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> di
     figures["worker.failed_rps"] = delta("sdlab_worker_failed_total") / dt
     # Shared pages counted once (PSS); the supervisor and the proxy are not in `services`.
     figures["sandbox.memory_mb"] = sum(figures.get(f"{s}.pss_mb", 0.0) for s in services)
+    # stale-read, cache-invalidation-race, cache-warming-failure, hot-key
+    stale = delta("sdlab_gateway_stale_reads_total")
+    reads = delta("sdlab_requests_total", service="gateway", route="/products/{sku}")
+    figures["gateway.stale_reads_rps"] = stale / dt
+    figures["gateway.stale_read_ratio"] = stale / reads if reads > 0 else math.nan
+    figures["gateway.race_stale_reads_rps"] = (
+        delta("sdlab_gateway_stale_reads_total", cause="filled_after_write") / dt
+    )
+    figures["cache.lease_refusals_rps"] = delta("sdlab_cache_lease_refusals_total") / dt
+    figures["cache.restarts"] = delta("sdlab_cache_restarts_total")
+    figures["cache.top_key_share"] = _sum(new, "sdlab_cache_top_key_share")
+    l1_hits, l1_reads = (
+        delta("sdlab_gateway_l1_reads_total", outcome="hit"),
+        delta("sdlab_gateway_l1_reads_total"),
+    )
+    figures["gateway.l1_hit_ratio"] = l1_hits / l1_reads if l1_reads > 0 else 0.0
     return figures
 
 

@@ -84,6 +84,20 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "db_reclaim_after_ms": Knob(
         0.0, "min", "inventory: take back a connection held this long (0 = never)"
     ),
+    # stale-read, cache-invalidation-race, cache-warming-failure, hot-key
+    "cache_invalidate_on_write": Knob(
+        False, "any", "gateway: delete a product's cache entry once an order changed it"
+    ),
+    "cache_leases": Knob(
+        False, "any", "gateway: fill the cache only with the lease of its miss (deletes revoke it)"
+    ),
+    "cache_flush_every_s": Knob(
+        0.0, "min", "cache: come back empty every N s, as a restart without persistence does"
+    ),
+    "cache_warm_start": Knob(
+        False, "any", "cache: snapshot entries to disk each second, reload them after a restart"
+    ),
+    "l1_cache_ttl_ms": Knob(0.0, "max", "gateway: keep products in its own memory this long"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {
@@ -97,6 +111,8 @@ LOADGEN_KNOBS: dict[str, Knob] = {
     "user_jitter": Knob(False, "any", "users' backoff randomised"),
     "user_retry_budget": Knob(0.0, "last", "users' retries as a share of requests (0 = no budget)"),
     "max_in_flight": Knob(400, "min", "cap on concurrent user requests (protects the sandbox)"),
+    # stale-read, cache-invalidation-race
+    "hot_order_ratio": Knob(0.0, "max", "share of orders that buy the hot product"),
 }
 
 HOP_KNOBS: dict[str, Knob] = {

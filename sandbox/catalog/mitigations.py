@@ -198,3 +198,43 @@ MITIGATION_LIST += [
 ]
 
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
+
+# stale-read, cache-invalidation-race, cache-warming-failure, hot-key
+MITIGATIONS.update(
+    (m.slug, m)
+    for m in (
+        Mitigation(
+            slug="invalidate-on-write",
+            title="Invalidate on write",
+            summary="When an order changes a product, delete its cache entry: the next read "
+            "fetches the new stock.",
+            apply=lambda p: {"gateway": {"cache_invalidate_on_write": True}},
+        ),
+        Mitigation(
+            slug="cache-leases",
+            title="Fill with a lease",
+            summary="A miss gets a lease from the cache; a write's delete revokes it, so a fill "
+            "that read the old value before the write is refused.",
+            apply=lambda p: {"gateway": {"cache_leases": True}},
+        ),
+        Mitigation(
+            slug="cache-warm-start",
+            title="Warm start from a snapshot",
+            summary="The cache saves its entries to disk every second and loads them back "
+            "when it restarts, so it comes back warm.",
+            apply=lambda p: {"cache": {"cache_warm_start": True}},
+        ),
+        Mitigation(
+            slug="l1-cache",
+            title="Local (L1) cache",
+            summary="Each gateway keeps the products it reads most in its own memory for a "
+            "moment, so a hot key stops costing a trip to the shared cache.",
+            apply=lambda p: {"gateway": {"l1_cache_ttl_ms": p["ttl_ms"]}},
+            parameters=(
+                Parameter(
+                    "ttl_ms", "int", 1000, "how long a local copy lives", 50, 10_000, unit="ms"
+                ),
+            ),
+        ),
+    )
+)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
+import os
+import time
+from collections import Counter, deque
 from typing import Any
 
 from aiohttp import web
 
 from sandbox.mechanisms import TTLCache
-from sandbox.services.base import GAUGE_PERIOD_S, Service
+from sandbox.services.base import GAUGE_PERIOD_S, IDLE_S, Service, data_dir
+
+LEASE_S = 5.0  # a lease not used by then is given to the next miss
 
 
 class Cache(Service):
@@ -31,6 +38,28 @@ class Cache(Service):
         self.evictions = m.gauge(
             "sdlab_cache_evictions", "Entries evicted to make room (total).", ["service"]
         )
+        # cache-invalidation-race: leases given on a miss, revoked by a delete
+        self.leases: dict[str, tuple[int, float]] = {}  # key -> (lease, when given)
+        self.lease_numbers = itertools.count(1)
+        self.lease_refusals = m.counter(
+            "sdlab_cache_lease_refusals",
+            "Fills refused: a delete revoked their lease.",
+            ["service"],
+        )
+        # cache-warming-failure: restarts, empty or from the snapshot
+        self.restarts = m.counter(
+            "sdlab_cache_restarts",
+            "Times the cache came back, by how it started.",
+            ["service", "start"],
+        )
+        # hot-key: lookups per key, a dict per second over the last five
+        self.lookups: dict[str, int] = {}
+        self.lookups_recent: deque[dict[str, int]] = deque(maxlen=5)
+        self.top_key_share = m.gauge(
+            "sdlab_cache_top_key_share",
+            "Share of the last 5 seconds' lookups that asked for the busiest key.",
+            ["service"],
+        )
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -41,6 +70,8 @@ class Cache(Service):
 
     async def on_start(self) -> None:
         self.background.append(asyncio.create_task(self.gauges()))
+        self.background.append(asyncio.create_task(self.restarts_run()))
+        self.background.append(asyncio.create_task(self.snapshots_write()))
 
     async def gauges(self) -> None:
         while True:
@@ -54,10 +85,21 @@ class Cache(Service):
         self.entries.labels(self.name).set(len(s.entries))
         self.expirations.labels(self.name).set(s.expirations)
         self.evictions.labels(self.name).set(s.evictions)
+        self.lookups_recent.append(self.lookups)
+        self.lookups = {}
+        counts: Counter[str] = Counter()
+        for second in self.lookups_recent:
+            counts.update(second)
+        total = sum(counts.values())
+        self.top_key_share.labels(self.name).set(max(counts.values()) / total if total else 0)
 
     async def get(self, request: web.Request) -> web.Response:
-        value = self.store.get(request.match_info["key"])
+        key = request.match_info["key"]
+        self.lookups[key] = self.lookups.get(key, 0) + 1
+        value = self.store.get(key)
         if value is None:
+            if request.query.get("lease"):
+                return web.json_response({"hit": False, **self.lease_give(key)})
             return web.json_response({"hit": False})
         return web.json_response({"hit": True, "value": value})
 
@@ -73,9 +115,83 @@ class Cache(Service):
             ttl = float(body.get("ttl_s", 5))
         if not 0 < ttl <= 86_400:
             return web.json_response({"message": "ttl_s must be between 0 and 86400"}, status=422)
-        self.store.set(request.match_info["key"], body.get("value"), ttl)
+        key = request.match_info["key"]
+        if "lease" in body:
+            if self.leases.get(key, (None,))[0] != body["lease"]:
+                self.lease_refusals.labels(self.name).inc()
+                return web.json_response({"stored": False, "reason": "lease revoked"})
+            del self.leases[key]
+        self.store.set(key, body.get("value"), ttl)
         return web.json_response({"stored": True})
 
     async def delete(self, request: web.Request) -> web.Response:
-        self.store.delete(request.match_info["key"])
+        key = request.match_info["key"]
+        self.store.delete(key)
+        self.leases.pop(key, None)
         return web.json_response({"deleted": True})
+
+    def lease_give(self, key: str) -> dict[str, int]:
+        """Whoever fills a miss must show its lease; a delete before then revokes it. One
+        lease per key at a time: the others read through without filling."""
+        now = time.monotonic()
+        given = self.leases.get(key)
+        if given is not None and now - given[1] < LEASE_S:
+            return {}
+        self.leases.pop(key, None)
+        if len(self.leases) >= self.store.max_entries:
+            del self.leases[next(iter(self.leases))]
+        lease = next(self.lease_numbers)
+        self.leases[key] = (lease, now)
+        return {"lease": lease}
+
+    # -- cache-warming-failure: a cache restarted by a deploy, cold or warmed from disk
+    def snapshot_path(self) -> str:
+        return os.path.join(data_dir(), "cache-snapshot.json")
+
+    async def restarts_run(self) -> None:
+        last = time.monotonic()
+        while True:
+            every = float(self.knobs["cache_flush_every_s"])
+            if every <= 0:
+                await self.knobs_wait(IDLE_S)
+                last = time.monotonic()
+                continue
+            # Short sleeps: a new period takes effect within a second, not after the old one.
+            await asyncio.sleep(max(0.0, min(last + every - time.monotonic(), 1.0)))
+            if time.monotonic() - last >= every:
+                self.restart()
+                last = time.monotonic()
+
+    def restart(self) -> None:
+        """What a restart leaves: nothing in memory; with warm start, the last snapshot."""
+        self.store.entries.clear()
+        self.leases.clear()
+        start = "cold"
+        if self.knobs["cache_warm_start"] and os.path.exists(self.snapshot_path()):
+            with open(self.snapshot_path()) as f:
+                saved = json.load(f)
+            now = self.now()
+            for key, value, expires_at in saved:
+                if expires_at > now:
+                    self.store.set(key, value, expires_at - now)
+            start = "warm"
+        self.restarts.labels(self.name, start).inc()
+        self.logs.log("info", "cache restarted", start=start, entries=len(self.store.entries))
+
+    async def snapshots_write(self) -> None:
+        """With warm start, the entries go to disk every second (as Redis' RDB snapshots)."""
+        while True:
+            if not self.knobs["cache_warm_start"]:
+                await self.knobs_wait(IDLE_S)
+                continue
+            now = self.now()
+            saved = [
+                [key, entry.value, entry.expires_at]
+                for key, entry in self.store.entries.items()
+                if entry.expires_at > now
+            ]
+            tmp = self.snapshot_path() + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(saved, f, separators=(",", ":"))
+            os.replace(tmp, self.snapshot_path())
+            await asyncio.sleep(1.0)

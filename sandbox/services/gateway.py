@@ -7,8 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.mechanisms import SingleFlight, TokenBucket
-from sandbox.services.base import Service
+from sandbox.mechanisms import SingleFlight, TokenBucket, TTLCache
+from sandbox.services.base import DependencyError, Service
+from sandbox.services.freshness import Freshness
 
 
 class Gateway(Service):
@@ -32,6 +33,21 @@ class Gateway(Service):
             "sdlab_coalesced_requests",
             "Reads that shared another's backend fetch (total).",
             ["service"],
+        )
+        # stale-read, cache-invalidation-race, hot-key
+        self.freshness = Freshness(
+            self.metrics.counter(
+                "sdlab_gateway_stale_reads",
+                "Reads served from a cache with stock an order already took, by cause.",
+                ["service", "cause"],
+            ),
+            self.name,
+        )
+        self.l1: TTLCache[Any] = TTLCache(max_entries=256)
+        self.l1_reads = self.metrics.counter(
+            "sdlab_gateway_l1_reads",
+            "Product reads looked up in the gateway's own memory, by outcome.",
+            ["service", "outcome"],
         )
 
     def routes(self) -> list[web.RouteDef]:
@@ -61,10 +77,23 @@ class Gateway(Service):
         key = f"product:{sku}"
         if not self.knobs["cache_enabled"]:
             return web.json_response(await self.fetch(sku, trace))
+        l1_ttl_s = float(self.knobs["l1_cache_ttl_ms"]) / 1000
+        if l1_ttl_s > 0:
+            near = self.l1.get(key)
+            self.l1_reads.labels(self.name, "hit" if near is not None else "miss").inc()
+            if near is not None:
+                self.freshness.read_check(sku, near)
+                return web.json_response(near)
         cache = self.dependencies["cache"]
-        cached = await cache.call("GET", f"/cache/{key}", trace=trace)
+        leases = bool(self.knobs["cache_leases"])
+        lookup = f"/cache/{key}?lease=1" if leases else f"/cache/{key}"
+        cached = await cache.call("GET", lookup, trace=trace)
         if cached and cached.get("hit"):
+            self.freshness.read_check(sku, cached["value"])
+            if l1_ttl_s > 0:
+                self.l1.set(key, cached["value"], l1_ttl_s)
             return web.json_response(cached["value"])
+        lease = cached.get("lease") if leases and cached else None
 
         async def fill() -> Any:
             product = await self.fetch(sku, trace)
@@ -77,7 +106,13 @@ class Gateway(Service):
                 entry = {"value": product, "ttl_s": ttl}
             else:
                 entry = {"value": product, "expires_at": self.now() + ttl}
-            await cache.call("PUT", f"/cache/{key}", json=entry, trace=trace)
+            if leases and lease is None:
+                return product  # another miss holds the lease: it fills, this one reads through
+            if lease is not None:
+                entry["lease"] = lease  # refused if a write deleted the key since the miss
+            stored = await cache.call("PUT", f"/cache/{key}", json=entry, trace=trace)
+            if stored and stored.get("stored"):
+                self.freshness.fill_done(sku)
             return product
 
         if self.knobs["coalescing"]:
@@ -97,7 +132,22 @@ class Gateway(Service):
         result = await self.dependencies["orders"].call(
             "POST", "/orders", json=body, trace=request["trace"]
         )
+        await self.write_seen(str(result.get("sku", "")), result.get("stock"), request["trace"])
         return web.json_response(result, status=201)
+
+    async def write_seen(self, sku: str, stock: Any, trace: tuple[str, str]) -> None:
+        """An order changed a product: remember its new stock, and drop cached copies."""
+        if not sku or not isinstance(stock, int):
+            return
+        self.freshness.write_seen(sku, stock)
+        if self.knobs["cache_invalidate_on_write"]:
+            self.l1.delete(f"product:{sku}")
+            try:
+                await self.dependencies["cache"].call(
+                    "DELETE", f"/cache/product:{sku}", trace=trace
+                )
+            except DependencyError as exc:  # the order stands; its product stays stale
+                self.logs.log("warning", "cache invalidation failed", sku=sku, error=str(exc))
 
     async def search(self, request: web.Request) -> web.Response:
         self.admit()

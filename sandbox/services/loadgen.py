@@ -104,7 +104,8 @@ class Loadgen(Service):
             if random.random() < float(k["hot_key_ratio"]):  # noqa: S311
                 return "read", "GET", f"/products/{HOT_SKU}", None
             return "read", "GET", f"/products/{popular_sku()}", None
-        return "order", "POST", "/orders", {"sku": popular_sku(), "quantity": 1}
+        hot = random.random() < float(k["hot_order_ratio"])  # noqa: S311
+        return "order", "POST", "/orders", {"sku": HOT_SKU if hot else popular_sku(), "quantity": 1}
 
     async def user(self) -> None:
         if self.pool is None:
