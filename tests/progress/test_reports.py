@@ -1,7 +1,7 @@
 """The instructor's report on a cohort with learners in distinct states, each made through
 the real services: the completion funnel's passed counts and shares, the median time per
 step, who is stuck and why (many wrong answers, or no progress for a while), on the
-report object and on the page."""
+report object and on the page; an unknown matrix filter is refused naming the field."""
 
 import re
 from datetime import timedelta
@@ -170,3 +170,27 @@ def test_the_report_page_shows_the_funnel_medians_and_stuck_learners(
     matrix = client.get(f"/cohorts/{cohort.pk}/tutorials/{slug}/matrix/?show=stuck")
     shown = set(re.findall(r'data-learner="(\d+)"', matrix.content.decode()))
     assert shown == {str(people["guessing"].pk), str(people["idle"].pk)}
+
+
+@pytest.mark.parametrize("path", ["", "matrix/"])
+def test_an_unknown_matrix_filter_is_refused_naming_the_field(
+    org_a, cohort_in_every_state, site_client, path
+):
+    slug, cohort = cohort_in_every_state["slug"], cohort_in_every_state["cohort"]
+    client = site_client(org_a, make_member(org_a, Role.INSTRUCTOR))
+    url = f"/cohorts/{cohort.pk}/tutorials/{slug}/{path}"
+    refused = client.get(f"{url}?show=everyone")
+    assert refused.status_code == 422
+    text = refused.content.decode()
+    assert 'data-testid="filter-error"' in text
+    assert "Show: “everyone” is not a filter: choose one of all, not-started" in text
+    assert "data-learner=" not in text  # no rows under a filter nobody asked for
+    empty = client.get(f"{url}?show=")
+    assert empty.status_code == 422
+    assert "Show: Choose a filter" in empty.content.decode()
+    # Every known filter is still taken, and no filter at all means all.
+    for show, rows in (("", 10), ("?show=all", 10), ("?show=completed", 1), ("?show=stuck", 2)):
+        response = client.get(f"{url}{show}")
+        assert response.status_code == 200
+        assert 'data-testid="filter-error"' not in response.content.decode()
+        assert response.content.decode().count("data-learner=") == rows
