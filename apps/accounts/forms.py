@@ -8,7 +8,8 @@ from apps.tenants.errors import ApplicationError
 
 def form_error(form: forms.Form, exc: ApplicationError) -> None:
     """Shows a service's refusal on the form: beside the field it names, else on top."""
-    field = exc.extra.get("field")
+    # "parameters.delay_ms" is shown beside the form's "parameters" field.
+    field = str(exc.extra.get("field") or "").split(".", 1)[0]
     form.add_error(field if field in form.fields else None, exc.message)
 
 

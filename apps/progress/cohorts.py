@@ -91,6 +91,18 @@ class DrillForm(forms.Form):
     )
 
 
+class ReportFilterForm(forms.Form):
+    """The matrix's filter: an unknown one is refused, not read as "all"."""
+
+    show = forms.ChoiceField(
+        choices=[(f, f) for f in FILTERS],
+        error_messages={
+            "invalid_choice": f"“%(value)s” is not a filter: choose one of {', '.join(FILTERS)}.",
+            "required": f"Choose a filter: one of {', '.join(FILTERS)}.",
+        },
+    )
+
+
 def _cohort(cohort_id: int) -> Cohort:
     try:
         return cohort_get(cohort_id=cohort_id)
@@ -254,11 +266,13 @@ def _report_context(request: HttpRequest, cohort_id: int, slug: str) -> dict:
     report = cohort_report(cohort=group, tutorial_slug=slug)
     if report is None:
         raise Http404("No such tutorial")
-    show = request.GET.get("show", "all")
-    if show not in FILTERS:
-        show = "all"
+    form = ReportFilterForm({"show": request.GET.get("show", "all")})
     search = request.GET.get("q", "").strip()[:100]
-    rows = report.filtered(show, search)
+    if form.is_valid():
+        show = form.cleaned_data["show"]
+        rows = report.filtered(show, search)
+    else:  # refused: no rows rather than every row under a filter the instructor did not ask for
+        show, rows = "", []
     page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     return {
         "cohort": group,
@@ -267,19 +281,26 @@ def _report_context(request: HttpRequest, cohort_id: int, slug: str) -> dict:
         "show": show,
         "q": search,
         "filters": FILTERS,
+        "filter_form": form,
     }
+
+
+def _report_render(request: HttpRequest, template: str, cohort_id: int, slug: str) -> HttpResponse:
+    context = _report_context(request, cohort_id, slug)
+    status = 422 if context["filter_form"].errors else 200
+    return render(request, template, context, status=status)
 
 
 @role_required(Role.INSTRUCTOR)
 @require_GET
 def cohort_progress(request: HttpRequest, cohort_id: int, slug: str) -> HttpResponse:
-    return render(request, "progress/report.html", _report_context(request, cohort_id, slug))
+    return _report_render(request, "progress/report.html", cohort_id, slug)
 
 
 @role_required(Role.INSTRUCTOR)
 @require_GET
 def cohort_progress_matrix(request: HttpRequest, cohort_id: int, slug: str) -> HttpResponse:
-    return render(request, "progress/_matrix.html", _report_context(request, cohort_id, slug))
+    return _report_render(request, "progress/_matrix.html", cohort_id, slug)
 
 
 @role_required(Role.INSTRUCTOR)

@@ -179,6 +179,18 @@ class Dashboard:
     drills: list[DrillRun] = field(default_factory=list)  # incidents waiting to be found
 
 
+def _seconds_covered(spans: list[tuple[datetime, datetime]]) -> float:
+    """The time the spans cover, a stretch shared by steps open side by side once."""
+    total, reached = 0.0, None
+    for start, end in sorted(spans):
+        if reached is not None:
+            start = max(start, reached)
+        if end > start:
+            total += (end - start).total_seconds()
+        reached = end if reached is None else max(reached, end)
+    return total
+
+
 def learner_dashboard(*, learner: User) -> Dashboard:
     """What a learner does next: tutorials in progress (most recent first), tutorials
     assigned to their cohorts that are not done (soonest due first), and completed work."""
@@ -187,13 +199,14 @@ def learner_dashboard(*, learner: User) -> Dashboard:
     tutorials.update({t.slug: t for t in visible["own"]})  # the organisation's own win
     enrolments = {e.tutorial_slug: e for e in Enrolment.objects.filter(learner=learner)}
     passed: dict[int, int] = {}
-    on_task: dict[int, float] = {}  # seconds from each step opening to passing, summed
+    spans: dict[int, list[tuple[datetime, datetime]]] = {}  # each step, opening to passing
     for enrolment_id, opened, done in StepProgress.objects.filter(
         enrolment__learner=learner, status=StepStatus.PASSED
     ).values_list("enrolment_id", "opened_at", "passed_at"):
         passed[enrolment_id] = passed.get(enrolment_id, 0) + 1
         if opened is not None and done is not None:
-            on_task[enrolment_id] = on_task.get(enrolment_id, 0.0) + (done - opened).total_seconds()
+            spans.setdefault(enrolment_id, []).append((opened, done))
+    on_task = {enrolment_id: _seconds_covered(times) for enrolment_id, times in spans.items()}
 
     def item(slug: str, **extra: Any) -> DashboardItem | None:
         tutorial = tutorials.get(slug)

@@ -98,6 +98,13 @@ def lab(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("learn", slug=slug)
 
 
+def _whole(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
 @role_required(Role.LEARNER)
 @require_POST
 def answer(request: HttpRequest, slug: str) -> HttpResponse:
@@ -108,23 +115,24 @@ def answer(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("Enrol in the tutorial first")
     step, check = request.POST.get("step", ""), request.POST.get("check", "")
     feedback: dict = {"step": step, "check": check, "at": time.time()}
-    try:
-        chosen = [int(n) for n in request.POST.getlist("choice")]
-    except ValueError:
-        chosen = [-1]
-    try:
-        outcome = quiz_answer_submit(
-            learner=request.user,  # type: ignore[arg-type]
-            enrolment_id=enrolment.pk,
-            step_slug=step,
-            check_id=check,
-            chosen=chosen,
-        )
-        feedback.update(right=outcome.right, explanations=outcome.explanations)
-    except ApplicationError as exc:
-        if exc.status_code == 404:
-            raise Http404(exc.message) from None
-        feedback.update(error=exc.message)
+    raw = [n for n in request.POST.getlist("choice") if n.strip()]  # blank: nothing chosen
+    odd = next((n for n in raw if _whole(n) is None), None)
+    if odd is not None:  # not an answer at all: refused here, and not counted as a wrong one
+        feedback.update(error=f"“{odd[:40]}” is not one of the answers: choose one of them.")
+    else:
+        try:
+            outcome = quiz_answer_submit(
+                learner=request.user,  # type: ignore[arg-type]
+                enrolment_id=enrolment.pk,
+                step_slug=step,
+                check_id=check,
+                chosen=[int(n) for n in raw],
+            )
+            feedback.update(right=outcome.right, explanations=outcome.explanations)
+        except ApplicationError as exc:
+            if exc.status_code == 404:
+                raise Http404(exc.message) from None
+            feedback.update(error=exc.message)
     # Kept in the session: the guide refreshes itself when progress moves (this answer's
     # own event among them), and the feedback must survive that.
     request.session[f"answered:{slug}"] = feedback
@@ -144,7 +152,9 @@ def drill_detected(request: HttpRequest, run_id: int) -> HttpResponse:
         if exc.status_code == 404:
             raise Http404(exc.message) from None
         if request.headers.get("Accept", "").startswith("application/json"):
-            return JsonResponse({"message": exc.message, "extra": exc.extra}, status=409)
+            return JsonResponse(
+                {"message": exc.message, "extra": exc.extra}, status=exc.status_code
+            )
         messages.error(request, exc.message)
         return redirect("learn-dashboard")
     if request.headers.get("Accept", "").startswith("application/json"):

@@ -48,7 +48,15 @@ def test_the_shipped_tutorials_read():
     tutorials = tutorials_read(CONTENT)
     assert tutorials
     first = next(t for t in tutorials if t.slug == "slow-dependency")
-    assert first.steps[1].depends_on == ("observe",)
+    # observe, inject and find, mitigate, verify: each step waits for the one before
+    assert [(s.slug, s.depends_on) for s in first.steps] == [
+        ("observe", ()),
+        ("find", ("observe",)),
+        ("hide", ("find",)),
+        ("verify", ("hide",)),
+    ]
+    hide = {c.id: c for c in first.steps[2].checks}
+    assert hide["mitigated"].spec == {"slug": "longer-cache-ttl", "enabled": True}
     assert first.steps[1].solution[0]["parameters"] == {"delay_ms": 400}
     quiz = next(c for c in first.steps[0].checks if c.type == "quiz")
     assert [c["correct"] for c in quiz.spec["choices"]] == [True, False]
