@@ -197,4 +197,19 @@ MITIGATION_LIST += [
     ),
 ]
 
+# Added for timeout-cascade, partial-response, connection-reset, tail-latency,
+# missing-timeout, malformed-response.
+MITIGATION_LIST += [
+    Mitigation(
+        slug="timeout-budget",
+        title="Timeouts budgeted per layer",
+        summary="Each caller waits longer than its callee's whole budget (timeout times "
+        "attempts), deeper calls get shorter timeouts, and only the deepest layer retries.",
+        apply=lambda p: {
+            "gateway": {"client_timeout_ms": 1800, "client_retries": 0},
+            "orders": {"client_timeout_ms": 400, "client_retries": 1},
+        },
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

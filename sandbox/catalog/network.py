@@ -1,6 +1,7 @@
 from sandbox.catalog._build import (
     CLIENT_METRICS,
     HOP,
+    IN_FLIGHT,
     REQUEST_METRICS,
     above,
     answered_by,
@@ -99,5 +100,53 @@ SCENARIOS = [
             ),
         ),
         load_rps=25,
+    ),
+    Scenario(
+        slug="timeout-cascade",
+        category="network",
+        title="A timeout cascade",
+        teaches="When every layer's timeout is no longer than its callee's, one slow hop times out the whole chain, and each layer's retries multiply the calls that reach it.",
+        parameters=(
+            Parameter(
+                "delay_ms",
+                "int",
+                1500,
+                "round-trip time added to each call from orders to inventory",
+                200,
+                10_000,
+                unit="ms",
+            ),
+        ),
+        # Each way of the hop carries half of the delay.
+        apply=lambda p: {"hop:orders->inventory": {"latency_ms": p["delay_ms"] / 2}},
+        metrics=(*REQUEST_METRICS, *CLIENT_METRICS, HOP, IN_FLIGHT),
+        signature=signature(
+            "every layer times out, and orders sends several times the calls it sent before",
+            20,
+            above("orders.client_attempts_rps", 5, ratio=3),
+            above("users.error_ratio", 0.15),
+        ),
+        mitigations=(
+            answered_by(
+                "timeout-budget",
+                "orders answers within the gateway's patience and only one layer retries: far fewer calls reach inventory",
+                30,
+                below("orders.client_attempts_rps", ratio=0.5),
+                below("orders.p50_ms", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="The hop from orders to inventory becomes slower than orders' timeout. Orders times out and retries, three attempts of a second each; the gateway, whose timeout is also one second, gives up on orders after the first of them and retries too; users give up after two seconds and retry as well. Every order fails, slowly, and inventory receives many times the calls users made.",
+            why="A timeout is a budget, and budgets along a chain must shrink as they go down: a caller has to wait longer than everything its callee may do (its timeout times its attempts, plus backoff). Here every layer waits as long as the one below, so each caller gives up while its callee is still working, and the callee, not told, goes on working and retrying for nobody. Retries at each layer multiply: three user attempts times two gateway attempts times three orders attempts is up to eighteen calls for one click.",
+            what_to_look_at="`orders.client_attempts_rps` many times what it was, while no order succeeds: `users.error_ratio` climbs to the share of users who order, and `users.p95_ms` to several times the users' timeout. `orders.p50_ms` is about three seconds although the gateway stopped waiting after one: the gap is work done for nobody. `sdlab_client_calls_total` with outcome timeout rises at orders and at the gateway alike.",
+            how_systems_answer="Budget timeouts per layer: each caller's timeout covers its callee's attempts, and the deeper the call the shorter its timeout. Better, propagate the deadline (gRPC deadlines, a request header) so each callee knows how long its caller will still wait, stops retrying when the budget is spent, and drops work whose caller has gone. Retry at one layer only, with a budget, so retries cannot multiply.",
+            further_reading=(
+                "[Timeouts, retries and backoff with jitter (Amazon Builders' Library)](https://aws.amazon.com/builders-library/timeouts-retries-and-backoff-with-jitter/)",
+                "[gRPC: deadlines](https://grpc.io/docs/guides/deadlines/)",
+                "[Google SRE book: Addressing cascading failures](https://sre.google/sre-book/addressing-cascading-failures/)",
+            ),
+        ),
+        load_rps=10,
+        load_mix={"read_ratio": 0.6},
     ),
 ]
