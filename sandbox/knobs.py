@@ -107,6 +107,9 @@ HOP_KNOBS: dict[str, Knob] = {
     "reset_percent": Knob(0.0, "max", "share of connections reset"),
     "timeout": Knob(False, "any", "data stops flowing"),
     "partition": Knob(False, "any", "blackhole: nothing passes, connections hang"),
+    # partial-response, connection-reset
+    "limit_bytes": Knob(0, "min", "bytes a connection carries back before it is closed (0 = off)"),
+    "reset_response_percent": Knob(0.0, "max", "share of responses cut by a reset midway"),
 }
 
 

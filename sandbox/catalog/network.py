@@ -8,7 +8,7 @@ from sandbox.catalog._build import (
     below,
     signature,
 )
-from sandbox.spec import Explanation, Parameter, Scenario
+from sandbox.spec import Explanation, MetricSpec, Parameter, Scenario
 
 SCENARIOS = [
     Scenario(
@@ -148,5 +148,61 @@ SCENARIOS = [
         ),
         load_rps=10,
         load_mix={"read_ratio": 0.6},
+    ),
+    Scenario(
+        slug="partial-response",
+        category="network",
+        title="Responses cut short",
+        teaches="A connection that closes after a number of bytes cuts responses in half: the server logged a 200, the caller got a truncated body, and only the caller can tell.",
+        parameters=(
+            Parameter(
+                "limit_bytes",
+                "int",
+                300,
+                "bytes each connection from inventory to the gateway carries before it is closed",
+                50,
+                100_000,
+                unit="bytes",
+            ),
+        ),
+        apply=lambda p: {"hop:gateway->inventory": {"limit_bytes": p["limit_bytes"]}},
+        metrics=(
+            *REQUEST_METRICS,
+            *CLIENT_METRICS,
+            HOP,
+            MetricSpec(
+                "sdlab_hop_cut_responses",
+                "gauge",
+                "Responses a hop cut short (total), by how: close (byte limit) or reset.",
+                ("service", "hop", "how"),
+            ),
+        ),
+        signature=signature(
+            "the gateway retries product reads while inventory serves every one of them with a 200",
+            20,
+            above("gateway.client_retries_rps", 1.0),
+            below("inventory.error_ratio", 0.01),
+            above("gateway.error_ratio", 0.03),
+        ),
+        mitigations=(
+            answered_by(
+                "retries",
+                "reads are idempotent: a few more retries on fresh connections get a whole body",
+                30,
+                below("gateway.error_ratio", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Something on the path between the gateway and inventory closes each connection once it has carried a few hundred bytes back. Inventory answers every request in full, with a 200; the gateway receives the first part of a response, then the end of the connection. The body is shorter than its Content-Length says, so the gateway counts the call as failed and retries it; some reads fail every attempt and reach users as errors.",
+            why="HTTP over keep-alive connections frames each response by its Content-Length (or chunked encoding). A connection that ends before that many bytes arrive delivers a truncated body: a client that checks the framing sees a connection error, one that does not gets half a JSON document and a decode error, or worse, a short file it believes whole. The server wrote the whole response and recorded success, so its own metrics stay green.",
+            what_to_look_at="`gateway.client_retries_rps` rises while `inventory.error_ratio` stays at 0: the failures exist only at the caller. `sdlab_client_calls_total` shows them as errors at the gateway, `sdlab_hop_cut_responses` counts the cuts on the hop, and `gateway.error_ratio` shows the reads that failed every attempt (users retry those in turn).",
+            how_systems_answer="Check the framing (Content-Length, chunked terminators, checksums such as Content-MD5 or a digest) and treat a short body as a failure, never as data. Retry idempotent reads on a new connection, with backoff; resume large downloads with range requests. Then find what cuts the stream: a proxy's buffer or body limit, an idle timeout in a load balancer, a middlebox with a byte quota.",
+            further_reading=(
+                "[RFC 9112: HTTP/1.1 message framing (incomplete messages)](https://www.rfc-editor.org/rfc/rfc9112#section-8)",
+                "[Toxiproxy: the limit_data toxic](https://github.com/Shopify/toxiproxy#limit_data)",
+                "[Azure architecture: Retry pattern](https://learn.microsoft.com/en-us/azure/architecture/patterns/retry)",
+            ),
+        ),
+        load_rps=20,
     ),
 ]
