@@ -205,4 +205,60 @@ SCENARIOS = [
         ),
         load_rps=20,
     ),
+    Scenario(
+        slug="connection-reset",
+        category="network",
+        title="Connections reset mid-response",
+        teaches="A reset arrives as an error, not as silence: the caller knows at once that the call failed, but not whether the server did the work, and a retry after a short backoff usually gets through.",
+        parameters=(
+            Parameter(
+                "reset_percent",
+                "float",
+                40.0,
+                "share of the cache's responses cut by a TCP reset",
+                1,
+                90,
+                unit="%",
+            ),
+        ),
+        apply=lambda p: {"hop:gateway->cache": {"reset_response_percent": p["reset_percent"]}},
+        metrics=(
+            *REQUEST_METRICS,
+            *CLIENT_METRICS,
+            HOP,
+            MetricSpec(
+                "sdlab_hop_cut_responses",
+                "gauge",
+                "Responses a hop cut short (total), by how: close (byte limit) or reset.",
+                ("service", "hop", "how"),
+            ),
+        ),
+        signature=signature(
+            "the gateway's calls to the cache fail with resets and are retried, while the cache answers all of them",
+            20,
+            above("gateway.client_retries_rps", 2.0),
+            below("cache.error_ratio", 0.01),
+            above("gateway.error_ratio", 0.03),
+        ),
+        mitigations=(
+            answered_by(
+                "retries",
+                "a few more retries, spread by jitter, get nearly every read through",
+                30,
+                below("gateway.error_ratio", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Something between the gateway and the cache resets a share of the connections while a response is on its way: the gateway reads the first bytes, then gets `connection reset by peer`. The cache answered every request; the gateway counts the calls as failed and retries them, and the reads whose every attempt is reset fail for users.",
+            why="A TCP reset (RST) ends a connection at once and tells the other side so, unlike a partition, which says nothing. Load balancers, NAT and conntrack tables, firewalls and servers that crash or restart all send them. The caller learns at once that its call failed, but not how far the server got: the work may be done and only the answer lost, which is why only idempotent requests can be retried blindly.",
+            what_to_look_at="`gateway.client_retries_rps` rises and `sdlab_client_calls_total` counts errors at the gateway, while `cache.error_ratio` stays at 0: the cache never saw a failure. `sdlab_hop_cut_responses` counts the resets on the hop. Latency grows by the retries' backoff and new connections, tens of milliseconds, not the seconds a partition costs: a reset fails fast.",
+            how_systems_answer="Retry idempotent calls after a reset, with exponential backoff and jitter, on a new connection; make writes idempotent (idempotency keys) so they can be retried too. A circuit breaker stops hammering a path that keeps resetting. Then find the source: an idle timeout shorter than the client's keep-alive, a full conntrack table, a load balancer draining, a server crashing.",
+            further_reading=(
+                "[RFC 9293: TCP, reset processing](https://www.rfc-editor.org/rfc/rfc9293#section-3.5.3)",
+                "[Timeouts, retries and backoff with jitter (Amazon Builders' Library)](https://aws.amazon.com/builders-library/timeouts-retries-and-backoff-with-jitter/)",
+                "[Making retries safe with idempotent APIs (Amazon Builders' Library)](https://aws.amazon.com/builders-library/making-retries-safe-with-idempotent-APIs/)",
+            ),
+        ),
+        load_rps=20,
+    ),
 ]
