@@ -84,6 +84,11 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "db_reclaim_after_ms": Knob(
         0.0, "min", "inventory: take back a connection held this long (0 = never)"
     ),
+    # tail-latency
+    "fanout": Knob(0, "max", "gateway: related products a product read fetches at once"),
+    "hedge_after_ms": Knob(
+        0.0, "min", "gateway: a second stock read for one unanswered this long (0 = off)"
+    ),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

@@ -146,4 +146,63 @@ SCENARIOS = [
         load_rps=20,
         load_mix={"read_ratio": 0.6},
     ),
+    Scenario(
+        slug="tail-latency",
+        category="latency",
+        title="Fan-out makes the tail the norm",
+        teaches="A request that waits for many calls waits for the slowest: a tail too rare to show in any one backend's p95 becomes a common page, and hedged requests cut it.",
+        parameters=(
+            Parameter("fanout", "int", 6, "calls to inventory each product page waits for", 2, 20),
+            Parameter(
+                "slow_ratio",
+                "float",
+                0.01,
+                "share of inventory requests that are slow",
+                0.001,
+                0.05,
+            ),
+            Parameter("slow_ms", "int", 400, "how much slower they are", 50, 3000, unit="ms"),
+        ),
+        apply=lambda p: {
+            "gateway": {"fanout": p["fanout"]},
+            "inventory": {"slow_ratio": p["slow_ratio"], "slow_ms": p["slow_ms"]},
+        },
+        metrics=(
+            *REQUEST_METRICS,
+            INJECTED,
+            MetricSpec(
+                "sdlab_gateway_hedged_requests_total",
+                "counter",
+                "Second requests sent for a fan-out call that was slow to answer.",
+                ("service",),
+            ),
+        ),
+        signature=signature(
+            "the gateway's p99 jumps by the slow time while its median and inventory's p95 stay low",
+            20,
+            above("gateway.p99_ms", 200, ratio=3),
+            below("gateway.p50_ms", 100),
+            below("inventory.p95_ms", 100),
+        ),
+        mitigations=(
+            answered_by(
+                "hedged-requests",
+                "a stock read still unanswered after a short wait gets a second copy; the page waits for the faster",
+                30,
+                below("gateway.p99_ms", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Each product page now also shows the stock of several related products, fetched from inventory at the same time, and one inventory request in a hundred is slow. Inventory's own p95 does not move; the page's p99 jumps to the slow time, and its p95 follows as the fan-out grows.",
+            why="A request that fans out finishes with its slowest call. If each call is slow with probability p, a page of n calls is slow with probability 1-(1-p)^n: six calls turn a 1 % tail into nearly 6 %. The larger the fan-out, the more a backend's rare tail becomes the page's typical experience, which is why large services care about their backends' p99.9.",
+            what_to_look_at="`gateway.p99_ms` against `gateway.p50_ms`: the median is unchanged, the tail jumps by the slow time. `inventory.p95_ms` stays low: no single backend call looks bad. Raise `fanout` and watch the gateway's p95 join its p99.",
+            how_systems_answer="Hedged requests: send a second copy of a call still unanswered after about the backend's p95 and take the first answer, which costs a few percent more load and removes most of the tail. Tied requests, timeouts with retries, smaller fan-out (batching related lookups into one call), and reducing the tail at its source (pauses, queues, noisy neighbours).",
+            further_reading=(
+                "Jeffrey Dean and Luiz André Barroso, *The Tail at Scale*, Communications of the ACM, 2013",
+                "[gRPC: request hedging](https://grpc.io/docs/guides/request-hedging/)",
+                "[Envoy: request hedging](https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/http/http_routing#request-hedging)",
+            ),
+        ),
+        load_rps=10,
+    ),
 ]
