@@ -1,5 +1,7 @@
 from sandbox.catalog._build import (
+    CLIENT_METRICS,
     HOP,
+    IN_FLIGHT,
     REQUEST_METRICS,
     above,
     answered_by,
@@ -204,5 +206,57 @@ SCENARIOS = [
             ),
         ),
         load_rps=10,
+    ),
+    Scenario(
+        slug="missing-timeout",
+        category="latency",
+        title="A call with no timeout",
+        teaches="A client without a timeout turns a hung dependency into requests that never end: no errors and no slow requests in the metrics, only in-flight work piling up until something runs out.",
+        parameters=(
+            Parameter(
+                "client_timeout_s",
+                "int",
+                3600,
+                "timeout of the gateway's and orders' calls (an hour: as good as none)",
+                5,
+                3600,
+                unit="s",
+            ),
+        ),
+        apply=lambda p: {
+            "hop:orders->inventory": {"timeout": True},
+            "gateway": {"client_timeout_ms": p["client_timeout_s"] * 1000},
+            "orders": {"client_timeout_ms": p["client_timeout_s"] * 1000},
+        },
+        metrics=(*REQUEST_METRICS, *CLIENT_METRICS, HOP, IN_FLIGHT),
+        signature=signature(
+            "orders and the gateway pile up requests in flight while reporting no errors",
+            20,
+            above("orders.in_flight", 10),
+            above("gateway.in_flight", 10),
+            below("gateway.errors_rps", 0.1),
+        ),
+        mitigations=(
+            answered_by(
+                "timeouts",
+                "calls give up after 150 ms: the hang becomes errors that show, and users hear back in time",
+                30,
+                above("gateway.errors_rps", 0.5),
+                below("users.p95_ms", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="The connection from orders to inventory stops carrying data: requests go in, nothing comes back, nothing is closed. Orders' client and the gateway's have no timeout to speak of, so every order placed waits, and waits. Product reads go on normally. The services report no errors and no slow requests; users give up after their own timeout.",
+            why="A request is counted, as a success or an error and with its latency, when it ends. One that never ends is never counted: error rates and latency percentiles stay clean while the number of requests in flight grows by the arrival rate every second. Each one holds memory, a connection, a pool slot or a thread, until one of those runs out and everything that needs it stops, including requests that never touch the hung dependency.",
+            what_to_look_at="`orders.in_flight` and `gateway.in_flight` climbing steadily while `gateway.errors_rps` stays at 0 and `orders.p99_ms` shows nothing at all: the requests that would be slow have not finished. `users.error_ratio` rises: only the users, who have a timeout, notice. Once 32 orders hang, the gateway's connection pool to orders is empty: `orders.in_flight` stops at 32 and later orders wait at the gateway for a connection, with no timeout either.",
+            how_systems_answer="Every remote call gets a timeout, including the connect and the read, sized from the caller's latency budget; many client libraries default to none (Python's requests, Java's HttpURLConnection). Alert on in-flight requests and on throughput falling, not only on errors and latency. Bulkheads keep one hung dependency from taking every thread or connection.",
+            further_reading=(
+                "[Timeouts, retries and backoff with jitter (Amazon Builders' Library)](https://aws.amazon.com/builders-library/timeouts-retries-and-backoff-with-jitter/)",
+                "[Requests: timeouts (nothing times out by default)](https://requests.readthedocs.io/en/latest/user/advanced/#timeouts)",
+                "Michael T. Nygard, *Release It!*, 2nd edition, chapter 5: Timeouts",
+            ),
+        ),
+        load_rps=10,
+        load_mix={"read_ratio": 0.6},
     ),
 ]
