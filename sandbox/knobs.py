@@ -89,6 +89,11 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "hedge_after_ms": Knob(
         0.0, "min", "gateway: a second stock read for one unanswered this long (0 = off)"
     ),
+    # malformed-response
+    "malformed_ratio": Knob(
+        0.0, "max", "inventory: share of reservations answered 200 in a shape callers do not know"
+    ),
+    "client_validate": Knob(False, "any", "a 200 without the fields the caller needs is a failure"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

@@ -220,6 +220,13 @@ MITIGATION_LIST += [
             Parameter("after_ms", "int", 50, "wait before the second copy", 1, 5000, unit="ms"),
         ),
     ),
+    Mitigation(
+        slug="validate-responses",
+        title="Validate responses",
+        summary="Check that an answer has the fields the caller needs; a 200 without them "
+        "counts as a failed call, retried and seen by the breaker, not as a crash.",
+        apply=lambda p: _all_callers(client_validate=True),
+    ),
 ]
 
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
