@@ -51,7 +51,8 @@ class Toxics:
     are rolled when a connection opens and, for open ones, whenever the reset settings
     change. Timeout and partition hold bytes rather than drop them, so lifting either lets
     the stream go on intact; a connection blackholed by a partition reaches its upstream
-    once the partition heals, as a retried SYN would.
+    once the partition heals, as a retried SYN would. A byte limit or a mid-response reset
+    cuts a response short: the bytes before the cut are delivered, then a FIN or an RST.
     """
 
     latency_ms: float = 0  # added to each chunk, in each direction `direction` names

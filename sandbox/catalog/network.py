@@ -10,6 +10,13 @@ from sandbox.catalog._build import (
 )
 from sandbox.spec import Explanation, MetricSpec, Parameter, Scenario
 
+CUT_RESPONSES = MetricSpec(
+    "sdlab_hop_cut_responses",
+    "gauge",
+    "Responses a hop cut short (total), by how: close (byte limit) or reset.",
+    ("service", "hop", "how"),
+)
+
 SCENARIOS = [
     Scenario(
         slug="network-partition",
@@ -170,12 +177,7 @@ SCENARIOS = [
             *REQUEST_METRICS,
             *CLIENT_METRICS,
             HOP,
-            MetricSpec(
-                "sdlab_hop_cut_responses",
-                "gauge",
-                "Responses a hop cut short (total), by how: close (byte limit) or reset.",
-                ("service", "hop", "how"),
-            ),
+            CUT_RESPONSES,
         ),
         signature=signature(
             "the gateway retries product reads while inventory serves every one of them with a 200",
@@ -226,12 +228,7 @@ SCENARIOS = [
             *REQUEST_METRICS,
             *CLIENT_METRICS,
             HOP,
-            MetricSpec(
-                "sdlab_hop_cut_responses",
-                "gauge",
-                "Responses a hop cut short (total), by how: close (byte limit) or reset.",
-                ("service", "hop", "how"),
-            ),
+            CUT_RESPONSES,
         ),
         signature=signature(
             "the gateway's calls to the cache fail with resets and are retried, while the cache answers all of them",
