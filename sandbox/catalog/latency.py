@@ -175,7 +175,7 @@ SCENARIOS = [
             MetricSpec(
                 "sdlab_gateway_hedged_requests_total",
                 "counter",
-                "Second requests sent for a fan-out call that was slow to answer.",
+                "Second copies sent of stock reads slow to answer (hedged requests).",
                 ("service",),
             ),
         ),

@@ -36,7 +36,7 @@ class Gateway(Service):
         )
         self.hedged = self.metrics.counter(
             "sdlab_gateway_hedged_requests",
-            "Second requests sent for a fan-out call that was slow to answer.",
+            "Second copies sent of stock reads slow to answer (hedged requests).",
             ["service"],
         )
         self.losers: set[asyncio.Future[Any]] = set()  # hedges' slower copies, left to finish
