@@ -98,6 +98,16 @@ SERVICE_KNOBS: dict[str, Knob] = {
         False, "any", "cache: snapshot entries to disk each second, reload them after a restart"
     ),
     "l1_cache_ttl_ms": Knob(0.0, "max", "gateway: keep products in its own memory this long"),
+    # tail-latency
+    "fanout": Knob(0, "max", "gateway: related products a product read fetches at once"),
+    "hedge_after_ms": Knob(
+        0.0, "min", "gateway: a second stock read for one unanswered this long (0 = off)"
+    ),
+    # malformed-response
+    "malformed_ratio": Knob(
+        0.0, "max", "inventory: share of reservations answered 200 in a shape callers do not know"
+    ),
+    "client_validate": Knob(False, "any", "a 200 without the fields the caller needs is a failure"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {
@@ -123,6 +133,9 @@ HOP_KNOBS: dict[str, Knob] = {
     "reset_percent": Knob(0.0, "max", "share of connections reset"),
     "timeout": Knob(False, "any", "data stops flowing"),
     "partition": Knob(False, "any", "blackhole: nothing passes, connections hang"),
+    # partial-response, connection-reset
+    "limit_bytes": Knob(0, "min", "bytes a connection carries back before it is closed (0 = off)"),
+    "reset_response_percent": Knob(0.0, "max", "share of responses cut by a reset midway"),
 }
 
 

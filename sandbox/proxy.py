@@ -37,6 +37,8 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "reset_percent": (0, 100, "%"),
     "reset_after_ms": (0, 3_600_000, "ms"),
     "timeout_close_ms": (0, 3_600_000, "ms"),
+    "limit_bytes": (0, 1_000_000_000, "bytes"),
+    "reset_response_percent": (0, 100, "%"),
 }
 
 
@@ -49,7 +51,8 @@ class Toxics:
     are rolled when a connection opens and, for open ones, whenever the reset settings
     change. Timeout and partition hold bytes rather than drop them, so lifting either lets
     the stream go on intact; a connection blackholed by a partition reaches its upstream
-    once the partition heals, as a retried SYN would.
+    once the partition heals, as a retried SYN would. A byte limit or a mid-response reset
+    cuts a response short: the bytes before the cut are delivered, then a FIN or an RST.
     """
 
     latency_ms: float = 0  # added to each chunk, in each direction `direction` names
@@ -63,6 +66,8 @@ class Toxics:
     timeout_close_ms: float = 0
     partition: bool = False  # blackhole: new connections wait unconnected, open ones stall
     direction: str = "both"  # where latency, jitter, bandwidth and loss apply
+    limit_bytes: float = 0  # a connection is closed once it carried this much back (0 = off)
+    reset_response_percent: float = 0  # chance a response is cut by an RST after its first bytes
 
     def __post_init__(self) -> None:
         for name, (lowest, highest, unit) in BOUNDS.items():
@@ -90,6 +95,11 @@ class Toxics:
     @property
     def stalls(self) -> bool:
         return self.timeout or self.partition
+
+    @property
+    def cuts(self) -> bool:
+        """Whether responses may be cut short (a byte limit or mid-response resets)."""
+        return bool(self.limit_bytes or self.reset_response_percent)
 
 
 def _check_address(field: str, address: object, *, lowest_port: int) -> None:
@@ -133,6 +143,7 @@ class _Flow:
     """One direction of one connection: bytes read from `src`, shaped, written to `dst`."""
 
     __slots__ = (
+        "cut",
         "dead",
         "dst",
         "dst_full",
@@ -164,8 +175,23 @@ class _Flow:
         self.eof_passed = False
         self.src_gone = False
         self.dead = False  # dst is gone: whatever still comes is dropped
+        self.cut = ""  # "close" or "reset": the stream was cut, whatever still comes is dropped
 
     def feed(self, data: bytes) -> None:
+        if self.cut:
+            return
+        if self.link.hop.toxics.cuts:
+            data, cut = self._cut_short(data)
+            if data:
+                self._forward(data)
+            if cut:
+                self.cut = cut
+                self.link.hop.cut_total[cut] += 1
+                self.end()  # the cut happens once what passed is delivered
+            return
+        self._forward(data)
+
+    def _forward(self, data: bytes) -> None:
         link = self.link
         if (
             not self.held
@@ -177,6 +203,26 @@ class _Flow:
             link.hop.forwarded[self.name] += len(data)
             return
         self._hold(data)
+
+    def _cut_short(self, data: bytes) -> tuple[bytes, str]:
+        """What of `data` may pass, and how the stream then ends: responses end early at the
+        byte limit (a FIN, as Toxiproxy's limit_data) or, by chance, in an RST after their
+        first bytes."""
+        link, toxics = self.link, self.link.hop.toxics
+        if self.name == "upstream":
+            link.awaiting_response = True
+            return data, ""
+        keep, how = len(data), ""
+        if link.awaiting_response:
+            link.awaiting_response = False
+            chance = toxics.reset_response_percent
+            if chance and link.hop.rng.random() * 100 < chance:
+                keep, how = max(1, len(data) // 2), "reset"
+        room = int(toxics.limit_bytes) - link.carried_back
+        if toxics.limit_bytes and room <= keep:
+            keep, how = max(0, room), "close"
+        link.carried_back += keep
+        return data[:keep], how
 
     def _hold(self, data: bytes) -> None:
         if self.dead:
@@ -247,6 +293,9 @@ class _Flow:
         if not self.eof or self.eof_passed or self.dst is None:
             return
         self.eof_passed = True
+        if self.cut == "reset":
+            self.link.abort(reset=True)
+            return
         if self.src_gone or not self.dst.can_write_eof():
             self.dst.close()
         else:
@@ -333,6 +382,8 @@ class _Link:
         self.aborted = False
         self.reset_timer: _Timer | None = None
         self.close_timer: _Timer | None = None
+        self.awaiting_response = False  # a request went up and no byte came back yet
+        self.carried_back = 0  # bytes passed downstream, for the byte limit
 
     def attach(self, side: _Side, transport: asyncio.Transport) -> None:
         if side is self.client_side:
@@ -472,6 +523,7 @@ class Hop:
         self.refused_total = 0
         self.blackholed_total = 0
         self.timed_out_total = 0
+        self.cut_total = {"close": 0, "reset": 0}  # responses cut short, by how
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -507,6 +559,8 @@ class Hop:
             "refused_total": self.refused_total,
             "blackholed_total": self.blackholed_total,
             "timed_out_total": self.timed_out_total,
+            "limited_total": self.cut_total["close"],
+            "reset_responses_total": self.cut_total["reset"],
             "toxics": asdict(self.toxics),
         }
 

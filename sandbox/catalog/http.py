@@ -190,4 +190,58 @@ SCENARIOS = [
         load_rps=20,
         load_mix={"read_ratio": 0.5},
     ),
+    Scenario(
+        slug="malformed-response",
+        category="http",
+        title="200 OK, and unusable",
+        teaches="A dependency that answers 200 with a body in the wrong shape looks healthy on its own dashboard; the errors appear at the caller, as crashes, unless the caller checks what it got and treats a bad body as a failure.",
+        parameters=(
+            Parameter(
+                "malformed_ratio",
+                "float",
+                0.4,
+                "share of inventory's reservations answered in a shape orders does not know",
+                0.01,
+                1.0,
+            ),
+        ),
+        apply=lambda p: {"inventory": {"malformed_ratio": p["malformed_ratio"]}},
+        metrics=(
+            *REQUEST_METRICS,
+            *CLIENT_METRICS,
+            MetricSpec(
+                "sdlab_injected_faults_total",
+                "counter",
+                "Faults injected, by kind.",
+                ("service", "kind"),
+            ),
+        ),
+        signature=signature(
+            "orders fails with 500s while inventory, answering 200, reports no errors",
+            20,
+            above("orders.error_ratio", 0.15),
+            below("inventory.error_ratio", 0.01),
+        ),
+        mitigations=(
+            answered_by(
+                "validate-responses",
+                "orders checks the body, counts a bad one as a failed call and retries it: most orders go through",
+                30,
+                below("orders.error_ratio", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="A share of inventory's answers to reservations come back 200 OK with a body in another shape: the stock is reserved, but the field orders reads is not there (as when a new version of a service renames a field, or a proxy answers with its own page). Orders reads the missing field, fails with an internal error and answers 500; the gateway retries, reserving the stock again. Inventory's own metrics show nothing but successes.",
+            why="Status codes describe what the server thinks happened, not whether the caller can use the answer. A server's RED metrics count its 200s as successes; a body that does not decode, or decodes to the wrong shape, only fails where it is read. A caller that trusts the body blindly turns the callee's quiet bug into its own crash, far from the cause, and its retries of a non-idempotent call repeat the side effect.",
+            what_to_look_at="`orders.error_ratio` up while `inventory.error_ratio` stays at 0: the errors are at the caller. Orders' logs say `KeyError: 'stock'`. `sdlab_injected_faults_total` with kind malformed counts inventory's odd answers. With validation on, `sdlab_client_calls_total` shows them at orders with outcome malformed, as failed calls rather than crashes.",
+            how_systems_answer="Validate responses at the boundary (a schema, typed decoding) and treat a body that fails as a failed call: count it, retry it if the call is idempotent, let a circuit breaker see it. Version APIs and evolve them compatibly (add fields, never rename), test consumers against providers with contract tests, and canary new versions while watching their callers' errors, not only their own.",
+            further_reading=(
+                "[Pact: consumer-driven contract testing](https://docs.pact.io/)",
+                "[Google API design guide: compatibility](https://cloud.google.com/apis/design/compatibility)",
+                "[Martin Fowler: Tolerant Reader](https://martinfowler.com/bliki/TolerantReader.html)",
+            ),
+        ),
+        load_rps=10,
+        load_mix={"read_ratio": 0.5},
+    ),
 ]

@@ -197,6 +197,38 @@ MITIGATION_LIST += [
     ),
 ]
 
+# Added for timeout-cascade, partial-response, connection-reset, tail-latency,
+# missing-timeout, malformed-response.
+MITIGATION_LIST += [
+    Mitigation(
+        slug="timeout-budget",
+        title="Timeouts budgeted per layer",
+        summary="Each caller waits longer than its callee's whole budget (timeout times "
+        "attempts), deeper calls get shorter timeouts, and only the deepest layer retries.",
+        apply=lambda p: {
+            "gateway": {"client_timeout_ms": 1800, "client_retries": 0},
+            "orders": {"client_timeout_ms": 400, "client_retries": 1},
+        },
+    ),
+    Mitigation(
+        slug="hedged-requests",
+        title="Hedged requests",
+        summary="Send a second copy of a stock read still unanswered after about inventory's "
+        "p95 and take the first answer: a little more load, far less tail.",
+        apply=lambda p: {"gateway": {"hedge_after_ms": p["after_ms"]}},
+        parameters=(
+            Parameter("after_ms", "int", 50, "wait before the second copy", 1, 5000, unit="ms"),
+        ),
+    ),
+    Mitigation(
+        slug="validate-responses",
+        title="Validate responses",
+        summary="Check that an answer has the fields the caller needs; a 200 without them "
+        "counts as a failed call, retried and seen by the breaker, not as a crash.",
+        apply=lambda p: _all_callers(client_validate=True),
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
 
 # stale-read, cache-invalidation-race, cache-warming-failure, hot-key

@@ -85,9 +85,11 @@ class Dependency:
         json: Any = None,
         trace: tuple[str, str] | None = None,
         timeout_s: float | None = None,
+        expect: tuple[str, ...] = (),
     ) -> Any:
         """Returns the decoded JSON body, or raises DependencyError. `timeout_s` overrides
-        the client timeout knob (for a long poll)."""
+        the client timeout knob (for a long poll); `expect` names the fields the caller
+        needs, checked when the client_validate knob is on."""
         self._configure()
         metrics = self.service.metrics
         labels = (self.service.name, self.name)
@@ -135,6 +137,9 @@ class Dependency:
                     body = response.json() if response.status != 204 else None
                     ok = response.status < 500
                     outcome = "ok" if ok else "error"
+                    # malformed-response: a 200 without the fields the caller needs is a failure
+                    if ok and response.status < 400 and not self._valid(body, expect):
+                        ok, outcome = False, "malformed"
                     if ok:
                         if response.status >= 400:
                             raise DependencyError(self.name, "refused", response.status)
@@ -162,6 +167,11 @@ class Dependency:
         finally:
             metrics.client_calls.labels(*labels, outcome).inc()
             metrics.client_latency.labels(*labels).observe(time.perf_counter() - started)
+
+    def _valid(self, body: Any, expect: tuple[str, ...]) -> bool:
+        if not expect or not self.knob("client_validate"):
+            return True
+        return isinstance(body, dict) and all(field in body for field in expect)
 
     async def close(self) -> None:
         if self.pool is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -49,6 +50,12 @@ class Gateway(Service):
             "Product reads looked up in the gateway's own memory, by outcome.",
             ["service", "outcome"],
         )
+        self.hedged = self.metrics.counter(
+            "sdlab_gateway_hedged_requests",
+            "Second copies sent of stock reads slow to answer (hedged requests).",
+            ["service"],
+        )
+        self.losers: set[asyncio.Future[Any]] = set()  # hedges' slower copies, left to finish
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -74,16 +81,24 @@ class Gateway(Service):
         self.admit()
         sku = request.match_info["sku"]
         trace = request["trace"]
+        if int(self.knobs["fanout"]) > 0:
+            product, related = await asyncio.gather(
+                self.product_read(sku, trace), self.related(sku, trace)
+            )
+            return web.json_response({**product, "related": related})
+        return web.json_response(await self.product_read(sku, trace))
+
+    async def product_read(self, sku: str, trace: tuple[str, str]) -> Any:
         key = f"product:{sku}"
         if not self.knobs["cache_enabled"]:
-            return web.json_response(await self.fetch(sku, trace))
+            return await self.fetch(sku, trace)
         l1_ttl_s = float(self.knobs["l1_cache_ttl_ms"]) / 1000
         if l1_ttl_s > 0:
             near = self.l1.get(key)
             self.l1_reads.labels(self.name, "hit" if near is not None else "miss").inc()
             if near is not None:
                 self.freshness.read_check(sku, near)
-                return web.json_response(near)
+                return near
         cache = self.dependencies["cache"]
         leases = bool(self.knobs["cache_leases"])
         lookup = f"/cache/{key}?lease=1" if leases else f"/cache/{key}"
@@ -92,7 +107,7 @@ class Gateway(Service):
             self.freshness.read_check(sku, cached["value"])
             if l1_ttl_s > 0:
                 self.l1.set(key, cached["value"], l1_ttl_s)
-            return web.json_response(cached["value"])
+            return cached["value"]
         lease = cached.get("lease") if leases and cached else None
 
         async def fill() -> Any:
@@ -120,11 +135,45 @@ class Gateway(Service):
             self.coalesced.labels(self.name).set(self.single_flight.coalesced_total)
         else:
             product = await fill()
-        return web.json_response(product)
+        return product
+
+    async def related(self, sku: str, trace: tuple[str, str]) -> list[Any]:
+        """The page also shows the stock of `fanout` related products, fetched at once from
+        inventory: it waits for the slowest of them."""
+        base = int(sku) if sku.isdigit() else 0
+        skus = [str(2 + (base * 31 + i * 97) % 998) for i in range(int(self.knobs["fanout"]))]
+        return list(await asyncio.gather(*(self.stock_hedged(s, trace) for s in skus)))
+
+    async def stock_hedged(self, sku: str, trace: tuple[str, str]) -> Any:
+        """A stock read (idempotent); with hedge_after_ms, one unanswered that long gets a
+        second copy, the first answer wins and the slower copy finishes unread."""
+        inventory = self.dependencies["inventory"]
+        after = float(self.knobs["hedge_after_ms"]) / 1000
+        if after <= 0:
+            return await inventory.call("GET", f"/stock/{sku}", trace=trace)
+        first = asyncio.ensure_future(inventory.call("GET", f"/stock/{sku}", trace=trace))
+        done, _ = await asyncio.wait({first}, timeout=after)
+        if done:
+            return first.result()
+        self.hedged.labels(self.name).inc()
+        second = asyncio.ensure_future(inventory.call("GET", f"/stock/{sku}", trace=trace))
+        done, pending = await asyncio.wait({first, second}, return_when=asyncio.FIRST_COMPLETED)
+        winner = next((c for c in done if c.exception() is None), next(iter(done)))
+        if winner.exception() is not None and pending:
+            return await pending.pop()  # the faster copy failed; the other may not
+        for loser in pending:
+            self.losers.add(loser)
+            loser.add_done_callback(self.loser_done)
+        return winner.result()
+
+    def loser_done(self, loser: asyncio.Future[Any]) -> None:
+        self.losers.discard(loser)
+        if not loser.cancelled():
+            loser.exception()  # read, so a failed copy is not reported as never retrieved
 
     async def fetch(self, sku: str, trace: tuple[str, str]) -> Any:
         self.backend_fetches.labels(self.name, "hot" if sku == "1" else "other").inc()
-        return await self.dependencies["inventory"].call("GET", f"/stock/{sku}", trace=trace)
+        return await self.stock_hedged(sku, trace)
 
     async def order(self, request: web.Request) -> web.Response:
         self.admit()

@@ -269,6 +269,11 @@ class Inventory(Service):
         row = await self.run("reserve", work)
         if row is None:
             return web.json_response({"message": f"not enough stock of {sku}"}, status=409)
+        malformed = float(self.knobs["malformed_ratio"])
+        if malformed and random.random() < malformed:  # noqa: S311
+            # A new version's answer: the reservation is made, the field has another name.
+            self.metrics.injected.labels(self.name, "malformed").inc()
+            return web.json_response({"sku": sku, "remaining": {"units": row[0]}})
         return web.json_response({"sku": sku, "stock": row[0]})
 
     async def ship(self, request: web.Request) -> web.Response:

@@ -34,7 +34,11 @@ class Orders(Service):
             )
         trace = request["trace"]
         reserved = await self.dependencies["inventory"].call(
-            "POST", "/reserve", json={"sku": sku, "quantity": quantity}, trace=trace
+            "POST",
+            "/reserve",
+            json={"sku": sku, "quantity": quantity},
+            trace=trace,
+            expect=("stock",),
         )
         message = {"sku": sku, "quantity": quantity, "at": self.now()}
         if self.knobs["enqueue_async"]:

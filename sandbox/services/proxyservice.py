@@ -23,6 +23,8 @@ def toxics_from_knobs(knobs: dict[str, Any]) -> Toxics:
         reset_percent=float(knobs["reset_percent"]),
         timeout=bool(knobs["timeout"]),
         partition=bool(knobs["partition"]),
+        limit_bytes=float(knobs["limit_bytes"]),
+        reset_response_percent=float(knobs["reset_response_percent"]),
     )
 
 
@@ -52,6 +54,12 @@ class ProxyService:
         )
         self.resets = Gauge(
             "sdlab_hop_resets", "Connections reset by a hop (total).", labels, registry=r
+        )
+        self.cut = Gauge(
+            "sdlab_hop_cut_responses",
+            "Responses a hop cut short (total), by how: close (byte limit) or reset.",
+            [*labels, "how"],
+            registry=r,
         )
         self.toxic = Gauge(
             "sdlab_hop_toxic",
@@ -121,6 +129,8 @@ class ProxyService:
             self.bytes.labels("proxy", hop, "upstream").set(stats.get("bytes_upstream", 0))
             self.bytes.labels("proxy", hop, "downstream").set(stats.get("bytes_downstream", 0))
             self.resets.labels("proxy", hop).set(stats.get("resets_total", 0))
+            self.cut.labels("proxy", hop, "close").set(stats.get("limited_total", 0))
+            self.cut.labels("proxy", hop, "reset").set(stats.get("reset_responses_total", 0))
             for toxic, value in self.knobs[hop].items():
                 self.toxic.labels("proxy", hop, toxic).set(float(value))
         return web.Response(body=generate_latest(self.registry), content_type="text/plain")

@@ -521,3 +521,35 @@ def test_an_unknown_hop_is_a_key_error_listing_the_known_ones():
 def test_bad_hops_are_refused_with_the_reason(hops, message):
     with pytest.raises(ValueError, match=message):
         FaultProxy(hops)
+
+
+# responses cut short (partial-response, connection-reset)
+
+
+def test_limit_bytes_passes_that_many_bytes_back_then_closes_with_a_fin():
+    async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
+        hop.set_toxics(Toxics(limit_bytes=10))
+        reader, writer = stream = await connect(hop)
+        await echo(stream, b"12345")
+        writer.write(b"abcdefgh")
+        got = await asyncio.wait_for(reader.read(65536), WAIT)
+        assert got == b"abcde"  # 5 + 5 bytes came back, then the connection ended
+        assert await asyncio.wait_for(reader.read(65536), WAIT) == b""  # a FIN, not an RST
+        assert hop.stats()["limited_total"] == 1
+        writer.close()
+
+    run(scenario)
+
+
+def test_reset_response_passes_the_first_bytes_of_a_response_then_resets():
+    async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
+        hop.set_toxics(Toxics(reset_response_percent=100))
+        reader, writer = await connect(hop)
+        writer.write(b"response")
+        assert await asyncio.wait_for(reader.read(65536), WAIT) == b"resp"  # half of it
+        with pytest.raises(ConnectionResetError):
+            await asyncio.wait_for(reader.read(65536), WAIT)  # then an RST, not a FIN
+        assert hop.stats()["reset_responses_total"] == 1
+        writer.close()
+
+    run(scenario)

@@ -24,7 +24,13 @@ from tests.sandbox.signatures import CatalogCheck, catalog_check
 AT_ONCE = int(os.environ.get("SIGNATURE_SANDBOXES", "3"))
 # Signatures on CPU use or latency percentiles measured against the machine: alone.
 ALONE = frozenset(
-    {"algorithmic-degradation", "cpu-spike", "resource-starvation", "variable-latency"}
+    {
+        "algorithmic-degradation",
+        "cpu-spike",
+        "resource-starvation",
+        "variable-latency",
+        "tail-latency",
+    }
 )
 
 
