@@ -130,12 +130,20 @@ class ServiceMetrics:
     def gauge(self, name: str, help_text: str, labels: list[str]) -> Gauge:
         if name not in self.extra:
             self.extra[name] = Gauge(name, help_text, labels, registry=self.registry)
+            self._expose(self.extra[name], labels)
         return self.extra[name]
 
     def counter(self, name: str, help_text: str, labels: list[str]) -> Counter:
         if name not in self.extra:
             self.extra[name] = Counter(name, help_text, labels, registry=self.registry)
+            self._expose(self.extra[name], labels)
         return self.extra[name]
+
+    def _expose(self, metric: Counter | Gauge, labels: list[str]) -> None:
+        """A series labelled by service alone exists from the start, at zero: a rate over
+        it is 0, not missing, before the first event (and after a restart)."""
+        if labels == ["service"]:
+            metric.labels(self.service)
 
     def refresh_process(self) -> None:
         try:

@@ -25,6 +25,8 @@ class Freshness:
     def __init__(self, stale_reads: Counter, service: str) -> None:
         self.stale_reads = stale_reads
         self.service = service
+        for cause in ("filled_after_write", "not_invalidated"):
+            stale_reads.labels(service, cause)  # zero from the start, not missing
         self.written: dict[str, tuple[int, float]] = {}  # sku -> (lowest stock, when seen)
         self.filled: dict[str, float] = {}  # sku -> when the gateway last filled the cache
 

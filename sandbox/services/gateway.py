@@ -50,6 +50,8 @@ class Gateway(Service):
             "Product reads looked up in the gateway's own memory, by outcome.",
             ["service", "outcome"],
         )
+        for outcome in ("hit", "miss"):
+            self.l1_reads.labels(self.name, outcome)
         self.hedged = self.metrics.counter(
             "sdlab_gateway_hedged_requests",
             "Second copies sent of stock reads slow to answer (hedged requests).",
