@@ -2,6 +2,7 @@
 
 from sandbox.catalog import (
     caching,
+    concurrency,
     database,
     http,
     infrastructure,
@@ -24,6 +25,7 @@ _MODULES = (
     performance,
     database,
     caching,
+    concurrency,  # concurrency: double-write, lost-update, optimistic-locking-collision...
 )
 SCENARIOS: dict[str, Scenario] = {s.slug: s for module in _MODULES for s in module.SCENARIOS}
 

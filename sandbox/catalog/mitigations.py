@@ -197,4 +197,16 @@ MITIGATION_LIST += [
     ),
 ]
 
+# concurrency: double-write, lost-update, optimistic-locking-collision, phantom-read,
+# thundering-herd
+MITIGATION_LIST += [
+    Mitigation(
+        slug="idempotency-keys",
+        title="Idempotency keys",
+        summary="The client's request id is stored with the order in the same transaction; "
+        "a retry with a known id gets the first result back instead of a second order.",
+        apply=lambda p: {"inventory": {"idempotency_keys": True}},
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
