@@ -80,4 +80,84 @@ SCENARIOS = [
         load_rps=20,
         load_mix={"read_ratio": 0.5},
     ),
+    Scenario(
+        slug="lost-update",
+        category="concurrency",
+        title="Lost updates on a hot product",
+        teaches="Two requests that read a value, compute, and write it back overwrite each "
+        "other: units are sold but the stock never goes down for them.",
+        parameters=(
+            Parameter(
+                "hot_order_ratio",
+                "float",
+                0.8,
+                "share of orders for one product (a flash sale)",
+                0.3,
+                1.0,
+            ),
+            Parameter(
+                "check_ms",
+                "int",
+                80,
+                "time between reading the stock and writing it back",
+                10,
+                300,
+                unit="ms",
+            ),
+        ),
+        apply=lambda p: {
+            "inventory": {"stock_write": "read-modify-write", "stock_check_ms": p["check_ms"]},
+            "loadgen": {"hot_order_ratio": p["hot_order_ratio"]},
+        },
+        metrics=(
+            *REQUEST_METRICS,
+            RESERVATIONS,
+            MetricSpec(
+                "sdlab_stock_lost_updates_total",
+                "counter",
+                "Units reserved that the stock never went down by (found by reconciliation).",
+                ("service",),
+            ),
+            MetricSpec(
+                "sdlab_version_conflicts_total",
+                "counter",
+                "Writes refused because the row changed since it was read.",
+                ("service",),
+            ),
+        ),
+        signature=signature(
+            "reconciliation finds units reserved that the stock never went down by",
+            20,
+            above("inventory.lost_updates_rps", 0.5),
+        ),
+        mitigations=(
+            answered_by(
+                "atomic-update",
+                "the database subtracts in one statement: the stock matches the reservations",
+                20,
+                below("inventory.lost_updates_rps", 0.05),
+            ),
+            answered_by(
+                "version-check",
+                "a write whose row changed since its read is refused and retried: nothing is "
+                "lost, and the collisions show as version conflicts",
+                20,
+                below("inventory.lost_updates_rps", 0.05),
+                above("inventory.version_conflicts_rps", 0.3),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="A flash sale sends most orders to one product. Each reservation reads the product's stock, spends a few tens of milliseconds on a price check, then writes back the stock it read minus one. Two reservations that overlap both read the same number and both write the same result: two units are sold, the stock goes down by one. Reconciliation (stock against the reservation rows, read in one snapshot) finds the missing units.",
+            why="A read-modify-write done in the application is three steps, and nothing stops another request from writing between the read and the write. The last writer wins and silently erases the other's change: a lost update. Each statement is correct and each transaction commits; the bug exists only in the interleaving, which is why it never shows in a test with one user and grows with traffic on the same row.",
+            what_to_look_at="`inventory.lost_updates_rps`: units reserved per second that the stock never went down by, as the reconciliation counts them. Nothing errors and latency barely moves; the only trace is the drift between two numbers that should agree (the warning log `stock drift` names the product).",
+            how_systems_answer="Let the database do the arithmetic in one statement (`UPDATE ... SET stock = stock - 1 WHERE stock >= 1`), which it applies under its own row lock; or lock the row for the read (`SELECT ... FOR UPDATE` in PostgreSQL); or use optimistic concurrency: keep a version column, write `WHERE version = :read_version`, and retry when no row matched. Stronger isolation (SERIALIZABLE) turns the race into an error to retry. Reconciliation jobs catch what slips through.",
+            further_reading=(
+                "[Martin Kleppmann, *Designing Data-Intensive Applications*, ch. 7: preventing lost updates](https://dataintensive.net/)",
+                "[PostgreSQL: explicit locking (SELECT FOR UPDATE)](https://www.postgresql.org/docs/current/explicit-locking.html)",
+                "[Martin Fowler: Optimistic Offline Lock](https://martinfowler.com/eaaCatalog/optimisticOfflineLock.html)",
+            ),
+        ),
+        load_rps=20,
+        load_mix={"read_ratio": 0.5},
+    ),
 ]

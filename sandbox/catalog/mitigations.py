@@ -207,6 +207,20 @@ MITIGATION_LIST += [
         "a retry with a known id gets the first result back instead of a second order.",
         apply=lambda p: {"inventory": {"idempotency_keys": True}},
     ),
+    Mitigation(
+        slug="atomic-update",
+        title="Atomic update",
+        summary="Let the database subtract in one statement (stock = stock - 1), under its own "
+        "row lock, instead of writing back a value read earlier.",
+        apply=lambda p: {"inventory": {"stock_write": "atomic"}},
+    ),
+    Mitigation(
+        slug="version-check",
+        title="Optimistic version check",
+        summary="Write only if the row's version is still the one read (WHERE version = ?); "
+        "a write that matches no row was overtaken and is retried from a fresh read.",
+        apply=lambda p: {"inventory": {"stock_write": "version-check"}},
+    ),
 ]
 
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
