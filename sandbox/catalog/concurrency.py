@@ -160,4 +160,71 @@ SCENARIOS = [
         load_rps=20,
         load_mix={"read_ratio": 0.5},
     ),
+    Scenario(
+        slug="optimistic-locking-collision",
+        category="concurrency",
+        title="Version conflicts on a hot row",
+        teaches="Optimistic locking is cheap while writers rarely meet; on a hot row most "
+        "writes lose the race, retry, and lose again.",
+        parameters=(
+            Parameter(
+                "hot_order_ratio",
+                "float",
+                0.9,
+                "share of orders for one product (a flash sale)",
+                0.3,
+                1.0,
+            ),
+            Parameter(
+                "check_ms",
+                "int",
+                60,
+                "time between reading the row and writing it back",
+                10,
+                300,
+                unit="ms",
+            ),
+        ),
+        apply=lambda p: {
+            "inventory": {"stock_write": "version-check", "stock_check_ms": p["check_ms"]},
+            "loadgen": {"hot_order_ratio": p["hot_order_ratio"]},
+        },
+        metrics=(
+            *REQUEST_METRICS,
+            RESERVATIONS,
+            MetricSpec(
+                "sdlab_version_conflicts_total",
+                "counter",
+                "Writes refused because the row's version changed since it was read.",
+                ("service",),
+            ),
+        ),
+        signature=signature(
+            "most reservations of the hot product lose a version race and retry",
+            20,
+            above("inventory.version_conflicts_rps", 2.0),
+            above("inventory.conflicts_per_reservation", 0.3),
+        ),
+        mitigations=(
+            answered_by(
+                "single-writer",
+                "writes to one product take turns: no write is overtaken, conflicts vanish",
+                20,
+                below("inventory.conflicts_per_reservation", 0.05),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Reservations check a version: each reads the product's stock and version, spends a few tens of milliseconds on a price check, and writes `WHERE version = <the version it read>`. Nothing is lost, but in a flash sale most orders hit one row, so while one reservation checks prices another commits, and the write matches no row. It reads again, checks again, and often loses again; after eight tries the order is refused.",
+            why="Optimistic concurrency bets that conflicts are rare: it takes no lock and pays only when two writers meet, by redoing the work. The cost of a conflict grows with the time between read and write, and the chance of one grows with the number of writers on the same row. On a hot row the bet is lost: retries add load exactly where it is already concentrated, and the work done by every losing attempt is wasted.",
+            what_to_look_at='`inventory.version_conflicts_rps` and `inventory.conflicts_per_reservation` (conflicts per reservation asked for): they climb with the share of orders on the hot product and with the read-to-write time. Orders\' latency grows with the retries, and some orders are refused (`sdlab_reservations_total{outcome="conflict"}`).',
+            how_systems_answer="Reduce contention rather than retry harder: route every write for one entity through a single writer (a per-key queue or actor, partitioning by key in Kafka), shorten the time between read and write, or use a pessimistic lock (`SELECT ... FOR UPDATE`) on rows known to be hot. Split a hot counter into several rows that are summed on read. Where retries stay, back off with jitter and cap them.",
+            further_reading=(
+                "[Martin Fowler: Optimistic Offline Lock](https://martinfowler.com/eaaCatalog/optimisticOfflineLock.html)",
+                "[Martin Thompson: the Single Writer Principle](https://mechanical-sympathy.blogspot.com/2011/09/single-writer-principle.html)",
+                "[Google Cloud: sharded counters](https://cloud.google.com/firestore/docs/solutions/counters)",
+            ),
+        ),
+        load_rps=20,
+        load_mix={"read_ratio": 0.5},
+    ),
 ]

@@ -221,6 +221,13 @@ MITIGATION_LIST += [
         "a write that matches no row was overtaken and is retried from a fresh read.",
         apply=lambda p: {"inventory": {"stock_write": "version-check"}},
     ),
+    Mitigation(
+        slug="single-writer",
+        title="One writer per hot row",
+        summary="Route the writes of one product through a single writer, one at a time: "
+        "they queue briefly instead of colliding and redoing their work.",
+        apply=lambda p: {"inventory": {"stock_single_writer": True}},
+    ),
 ]
 
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

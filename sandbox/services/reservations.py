@@ -74,7 +74,7 @@ class Reservations:
             counter.labels(name)
         for outcome in ("consistent", "inconsistent"):
             self.reports.labels(name, outcome)
-        self.writers: dict[str, asyncio.Lock] = {}
+        self.writers: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, holders and waiters
         self.audited_id = 0
         self.drift: dict[str, int] = {}
 
@@ -98,13 +98,17 @@ class Reservations:
         if not self.knobs["stock_single_writer"]:
             return await self.attempts(sku, quantity, request_id)
         # One writer per product at a time: the others wait their turn instead of colliding.
-        lock = self.writers.setdefault(sku, asyncio.Lock())
+        lock, users = self.writers.get(sku, (asyncio.Lock(), 0))
+        self.writers[sku] = (lock, users + 1)
         try:
             async with lock:
                 return await self.attempts(sku, quantity, request_id)
         finally:
-            if not lock.locked() and self.writers.get(sku) is lock:
-                del self.writers[sku]
+            lock, users = self.writers[sku]
+            if users > 1:
+                self.writers[sku] = (lock, users - 1)
+            else:
+                del self.writers[sku]  # nobody holds or awaits it: the table stays small
 
     async def attempts(self, sku: str, quantity: int, request_id: str | None) -> Reserved | None:
         name = self.inventory.name
