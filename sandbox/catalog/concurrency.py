@@ -227,4 +227,64 @@ SCENARIOS = [
         load_rps=20,
         load_mix={"read_ratio": 0.5},
     ),
+    Scenario(
+        slug="phantom-read",
+        category="concurrency",
+        title="A report that does not add up",
+        teaches="Two reads outside one transaction see two different databases: orders that "
+        "land in between appear in the second read and the report contradicts itself.",
+        parameters=(
+            Parameter(
+                "every_ms", "int", 100, "how often the sales report is read", 100, 5000, unit="ms"
+            ),
+            Parameter(
+                "render_ms",
+                "int",
+                300,
+                "time between the report's total and its lines",
+                20,
+                1000,
+                unit="ms",
+            ),
+        ),
+        apply=lambda p: {
+            "inventory": {"report_every_ms": p["every_ms"], "report_render_ms": p["render_ms"]}
+        },
+        metrics=(
+            *REQUEST_METRICS,
+            RESERVATIONS,
+            MetricSpec(
+                "sdlab_reports_total",
+                "counter",
+                "Sales reports read, by whether their total matched their lines.",
+                ("service", "outcome"),
+            ),
+        ),
+        signature=signature(
+            "most sales reports count a different number of orders than they list",
+            15,
+            above("inventory.inconsistent_reports_ratio", 0.4),
+        ),
+        mitigations=(
+            answered_by(
+                "snapshot-reads",
+                "both reads in one read transaction see one snapshot: every report adds up",
+                15,
+                below("inventory.inconsistent_reports_ratio", 0.05),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="A sales dashboard reads a report of the last minute's orders several times a second: first the total (`SELECT count(*)`), then, while it renders, the lines (`SELECT ... FROM reservations`). Orders keep arriving. Each read is its own statement, so the lines include orders committed after the total was taken: the report says 540 orders and lists 542.",
+            why="Without a transaction around them, two statements are two separate views of the database, each of the moment it ran. Rows inserted in between are phantoms: they match the second read's condition but did not exist for the first. This is what READ COMMITTED allows in most databases; SQLite in autocommit mode behaves the same. Every single number is correct, and together they are inconsistent.",
+            what_to_look_at="`inventory.inconsistent_reports_ratio`: the share of reports whose total differs from the number of lines they list. It follows the order rate and the time between the two reads. Nothing fails and nothing is slow; the harm is in decisions made on numbers that never existed together.",
+            how_systems_answer="Read everything a report needs inside one transaction that sees one snapshot: SQLite in WAL mode gives each read transaction a snapshot (`BEGIN` ... `COMMIT`), PostgreSQL's REPEATABLE READ gives one snapshot per transaction, and SERIALIZABLE also prevents phantoms for writers. Or compute the total from the lines in one query. Long snapshots hold back cleanup (vacuum, WAL checkpoints), so keep them short.",
+            further_reading=(
+                "[SQLite: isolation in SQLite (WAL snapshots)](https://www.sqlite.org/isolation.html)",
+                "[PostgreSQL: transaction isolation](https://www.postgresql.org/docs/current/transaction-iso.html)",
+                "[Hal Berenson et al.: A Critique of ANSI SQL Isolation Levels](https://www.microsoft.com/en-us/research/publication/a-critique-of-ansi-sql-isolation-levels/)",
+            ),
+        ),
+        load_rps=20,
+        load_mix={"read_ratio": 0.5},
+    ),
 ]

@@ -228,6 +228,13 @@ MITIGATION_LIST += [
         "they queue briefly instead of colliding and redoing their work.",
         apply=lambda p: {"inventory": {"stock_single_writer": True}},
     ),
+    Mitigation(
+        slug="snapshot-reads",
+        title="One snapshot per report",
+        summary="Run all of a report's reads in one read transaction, so they all see the "
+        "database as it was at one moment.",
+        apply=lambda p: {"inventory": {"report_snapshot": True}},
+    ),
 ]
 
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
