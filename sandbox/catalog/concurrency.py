@@ -1,5 +1,6 @@
 from sandbox.catalog._build import (
     CLIENT_METRICS,
+    QUEUE,
     REQUEST_METRICS,
     above,
     answered_by,
@@ -286,5 +287,62 @@ SCENARIOS = [
         ),
         load_rps=20,
         load_mix={"read_ratio": 0.5},
+    ),
+    Scenario(
+        slug="thundering-herd",
+        category="concurrency",
+        title="A thundering herd of consumers",
+        teaches="Waking every waiter for one event sends them all at once after a single "
+        "prize: one wins, the rest wasted a round trip and go back to sleep.",
+        parameters=(
+            Parameter("consumers", "int", 32, "fulfilment consumers waiting on the queue", 8, 32),
+        ),
+        apply=lambda p: {
+            "worker": {"worker_concurrency": p["consumers"], "worker_wait_notify": True},
+            "queue": {"queue_wake": "all"},
+        },
+        metrics=(
+            *REQUEST_METRICS,
+            *QUEUE,
+            MetricSpec(
+                "sdlab_queue_wakeups_total",
+                "counter",
+                "Sleeping consumers woken by an arrival.",
+                ("service",),
+            ),
+            MetricSpec(
+                "sdlab_queue_empty_claims_total",
+                "counter",
+                "Claims that found nothing: a wake-up wasted.",
+                ("service",),
+            ),
+        ),
+        signature=signature(
+            "every order wakes every consumer: the queue's request rate jumps many times over",
+            20,
+            above("queue.wakeups_per_message", 8),
+            above("queue.rps", ratio=5.0),
+        ),
+        mitigations=(
+            answered_by(
+                "wake-one",
+                "each arrival wakes one consumer: one wake-up per message, no wasted claims",
+                20,
+                below("queue.wakeups_per_message", 2),
+                below("queue.empty_claims_rps", ratio=0.2),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="The worker runs many consumers that sleep until the queue tells them an order has arrived, then claim it. The queue wakes all of them for every order (a notify_all). They all rush to claim the same message: one gets it, every other one finds the queue empty and goes back to sleep. Each order now costs the queue dozens of requests, in a burst.",
+            why="Waking every waiter for an event only one of them can handle turns one event into N contenders. The work of the herd (a wake-up, a request, a claim that fails, a new wait) is pure overhead, it arrives all at the same instant, and it grows with the number of waiters, so adding consumers to go faster makes every message more expensive.",
+            what_to_look_at="`queue.wakeups_per_message`: consumers woken per message handed out (about the number of consumers). `queue.rps` jumps to many times its normal rate and `queue.empty_claims_rps` counts the claims that came back empty; `queue.cpu_ratio` rises with them, though there is no more work than before. (The queue's latency percentiles mean little here: they include the consumers' long waits.)",
+            how_systems_answer="Wake one waiter per event: `notify()` instead of `notify_all()`, `EPOLLEXCLUSIVE` or `SO_REUSEPORT` for accepting connections (nginx's accept_mutex), a queue that hands each message to one blocked consumer (Redis BLPOP, SQS long polling). ZooKeeper's lock recipe makes each waiter watch only its predecessor. Where many clients must come back after an outage, spread them with jitter.",
+            further_reading=(
+                "[Wikipedia: thundering herd problem](https://en.wikipedia.org/wiki/Thundering_herd_problem)",
+                "[ZooKeeper recipes: locks without the herd effect](https://zookeeper.apache.org/doc/current/recipes.html#sc_recipes_Locks)",
+                "[LWN: EPOLLEXCLUSIVE, avoiding the thundering herd](https://lwn.net/Articles/667087/)",
+            ),
+        ),
+        load_rps=15,
     ),
 ]

@@ -235,6 +235,13 @@ MITIGATION_LIST += [
         "database as it was at one moment.",
         apply=lambda p: {"inventory": {"report_snapshot": True}},
     ),
+    Mitigation(
+        slug="wake-one",
+        title="Wake one waiter",
+        summary="An arrival wakes a single sleeping consumer (notify, not notify_all), so one "
+        "message brings one claim instead of a herd.",
+        apply=lambda p: {"queue": {"queue_wake": "one"}},
+    ),
 ]
 
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

@@ -34,7 +34,7 @@ class Queue(Service):
             "sdlab_queue_refused", "Messages refused because the queue was full.", ["service"]
         )
         # Consumers asleep in /wait (thundering-herd): an arrival wakes one of them, or all.
-        self.sleepers: deque[asyncio.Future[None]] = deque()
+        self.sleepers: deque[tuple[asyncio.Future[None], web.Request]] = deque()
         self.wakeups = m.counter(
             "sdlab_queue_wakeups", "Sleeping consumers woken by an arrival.", ["service"]
         )
@@ -97,8 +97,9 @@ class Queue(Service):
         notify_all): they all come to claim one message and all but one find nothing."""
         everyone = self.knobs["queue_wake"] == "all"
         while self.sleepers:
-            sleeper = self.sleepers.popleft()
-            if sleeper.done():
+            sleeper, request = self.sleepers.popleft()
+            gone = request.transport is None or request.transport.is_closing()
+            if sleeper.done() or gone:  # a consumer that hung up cannot take the wake-up
                 continue
             sleeper.set_result(None)
             self.wakeups.labels(self.name).inc()
@@ -112,11 +113,12 @@ class Queue(Service):
             return web.json_response({"ready": True})
         wait_s = min(30.0, max(0.0, float(request.query.get("wait_ms", "1000")) / 1000))
         sleeper: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.sleepers.append(sleeper)
+        self.sleepers.append((sleeper, request))
         try:
             await asyncio.wait({sleeper}, timeout=wait_s)
         finally:
             if not sleeper.done():
                 sleeper.cancel()
-                self.sleepers.remove(sleeper)
+                if (sleeper, request) in self.sleepers:
+                    self.sleepers.remove((sleeper, request))
         return web.json_response({"ready": sleeper.done() and not sleeper.cancelled()})
