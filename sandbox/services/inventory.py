@@ -271,6 +271,9 @@ class Inventory(Service):
             reserved = await self.reservations.reserve(sku, quantity, request_id)
         except VersionConflict:
             return web.json_response({"message": f"{sku} kept changing; try again"}, status=409)
+        except sqlite3.OperationalError as exc:
+            self.logs.log("error", "write failed", error=str(exc), trace_id=request["trace"][0])
+            return web.json_response({"message": f"database error: {exc}"}, status=507)
         if reserved is None:
             return web.json_response({"message": f"not enough stock of {sku}"}, status=409)
         return web.json_response(

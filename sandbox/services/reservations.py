@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sandbox.services.base import GAUGE_PERIOD_S, IDLE_S
+from sandbox.services.base import GAUGE_PERIOD_S, IDLE_S, disk_quota_bytes, disk_used_bytes
 
 if TYPE_CHECKING:
     from sandbox.services.inventory import Inventory
@@ -165,9 +165,10 @@ class Reservations:
             return stock - quantity
 
         idempotent = bool(self.knobs["idempotency_keys"])
+        full = disk_used_bytes() >= disk_quota_bytes()
         reserved, copies = await self.inventory.run(
             "reserve",
-            lambda db: reservation_commit(db, sku, quantity, request_id, idempotent, take),
+            lambda db: reservation_commit(db, sku, quantity, request_id, idempotent, take, full),
         )
         if copies > 1:
             self.duplicates.labels(self.inventory.name).inc()
@@ -271,9 +272,13 @@ def reservation_commit(
     request_id: str | None,
     idempotent: bool,
     take: Callable[[sqlite3.Connection], int | None],
+    disk_full: bool,
 ) -> tuple[Reserved | None, int]:
     """One write transaction: the key lookup, the stock, the row. Returns the reservation
     (None: not enough stock) and how many rows now carry its request id."""
+    # As for shipments: a full disk stops the database growing (SQLite answers SQLITE_FULL).
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages if disk_full else 1_073_741_823}")
     db.execute("BEGIN IMMEDIATE")  # the write lock first: two retries cannot both miss the key
     try:
         if idempotent and request_id:
