@@ -17,7 +17,7 @@ from aiohttp import web
 
 from sandbox.mechanisms import Pool, Rejected
 from sandbox.services.base import GAUGE_PERIOD_S, Service, disk_quota_bytes, disk_used_bytes
-from sandbox.services.reservations import STOCK_INITIAL, Reservations, VersionConflict
+from sandbox.services.reservations import Reservations, VersionConflict
 
 T = TypeVar("T")
 PRODUCTS = 60_000
@@ -45,13 +45,7 @@ def database_create(path: Path, products: int = PRODUCTS) -> None:
     db.executemany(
         "INSERT INTO products (id, sku, name, stock, price_cents) VALUES (?, ?, ?, ?, ?)",
         (
-            (
-                i,
-                str(i),
-                f"{adjectives[i % 8]} {nouns[(i // 8) % 8]} {i}",
-                STOCK_INITIAL,
-                100 + i % 9000,
-            )
+            (i, str(i), f"{adjectives[i % 8]} {nouns[(i // 8) % 8]} {i}", 1_000_000, 100 + i % 9000)
             for i in range(1, products + 1)
         ),
     )

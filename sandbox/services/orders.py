@@ -38,7 +38,7 @@ class Orders(Service):
             "POST", "/reserve", json=reservation, trace=trace
         )
         if reserved.get("replayed"):
-            # A retry of an order already taken: the first attempt queued it; answer as it did.
+            # A retry of an order already taken: the first attempt queues it; answer as it did.
             return web.json_response(
                 {"sku": sku, "quantity": quantity, "stock": reserved["stock"]}, status=201
             )
