@@ -192,6 +192,28 @@ def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> di
         delta("sdlab_gateway_l1_reads_total"),
     )
     figures["gateway.l1_hit_ratio"] = l1_hits / l1_reads if l1_reads > 0 else 0.0
+    # concurrency: double-write, lost-update, optimistic-locking-collision, phantom-read,
+    # thundering-herd
+    figures["inventory.duplicate_orders_rps"] = delta("sdlab_duplicate_orders_total") / dt
+    figures["inventory.idempotent_replays_rps"] = (
+        delta("sdlab_reservations_total", outcome="replayed") / dt
+    )
+    figures["inventory.lost_updates_rps"] = delta("sdlab_stock_lost_updates_total") / dt
+    conflicts, reservations = (
+        delta("sdlab_version_conflicts_total"),
+        delta("sdlab_reservations_total"),
+    )
+    figures["inventory.version_conflicts_rps"] = conflicts / dt
+    figures["inventory.conflicts_per_reservation"] = (
+        conflicts / reservations if reservations > 0 else math.nan
+    )
+    reports = delta("sdlab_reports_total")
+    figures["inventory.inconsistent_reports_ratio"] = (
+        delta("sdlab_reports_total", outcome="inconsistent") / reports if reports > 0 else math.nan
+    )
+    wakeups, claimed = delta("sdlab_queue_wakeups_total"), delta("sdlab_queue_dequeued_total")
+    figures["queue.wakeups_per_message"] = wakeups / claimed if claimed > 0 else math.nan
+    figures["queue.empty_claims_rps"] = delta("sdlab_queue_empty_claims_total") / dt
     return figures
 
 

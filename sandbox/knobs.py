@@ -108,6 +108,35 @@ SERVICE_KNOBS: dict[str, Knob] = {
         0.0, "max", "inventory: share of reservations answered 200 in a shape callers do not know"
     ),
     "client_validate": Knob(False, "any", "a 200 without the fields the caller needs is a failure"),
+    # concurrency: double-write, lost-update, optimistic-locking-collision, phantom-read,
+    # thundering-herd
+    "idempotency_keys": Knob(
+        False, "any", "inventory: a retry with a known request id gets the first reservation"
+    ),
+    "stock_write": Knob(
+        "atomic",
+        "last",
+        "inventory: how a reservation takes stock (atomic|read-modify-write|version-check)",
+    ),
+    "stock_check_ms": Knob(
+        0.0, "sum", "inventory: time between reading the stock and writing it back (a price check)"
+    ),
+    "stock_single_writer": Knob(
+        False, "any", "inventory: reservations of one product are made one at a time"
+    ),
+    "report_every_ms": Knob(0.0, "max", "inventory: how often a sales report is read (0 = never)"),
+    "report_render_ms": Knob(
+        0.0, "sum", "inventory: time between the report's total and its lines"
+    ),
+    "report_snapshot": Knob(
+        False, "any", "inventory: the report's two reads share one read transaction"
+    ),
+    "queue_wake": Knob(
+        "one", "last", "queue: an arrival wakes one waiting consumer or all (one|all)"
+    ),
+    "worker_wait_notify": Knob(
+        False, "any", "worker: consumers sleep until the queue wakes them, then claim a message"
+    ),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {
@@ -121,8 +150,8 @@ LOADGEN_KNOBS: dict[str, Knob] = {
     "user_jitter": Knob(False, "any", "users' backoff randomised"),
     "user_retry_budget": Knob(0.0, "last", "users' retries as a share of requests (0 = no budget)"),
     "max_in_flight": Knob(400, "min", "cap on concurrent user requests (protects the sandbox)"),
-    # stale-read, cache-invalidation-race
-    "hot_order_ratio": Knob(0.0, "max", "share of orders that buy the hot product"),
+    # stale-read, cache-invalidation-race, lost-update, optimistic-locking-collision
+    "hot_order_ratio": Knob(0.0, "max", "share of orders for the same product (a flash sale)"),
 }
 
 HOP_KNOBS: dict[str, Knob] = {

@@ -2,6 +2,7 @@
 
 from sandbox.catalog import (
     caching,
+    concurrency,
     consistency,  # stale-read, cache-invalidation-race
     database,
     http,
@@ -26,6 +27,7 @@ _MODULES = (
     database,
     caching,
     consistency,
+    concurrency,  # concurrency: double-write, lost-update, optimistic-locking-collision...
 )
 SCENARIOS: dict[str, Scenario] = {s.slug: s for module in _MODULES for s in module.SCENARIOS}
 

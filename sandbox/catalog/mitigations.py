@@ -229,6 +229,53 @@ MITIGATION_LIST += [
     ),
 ]
 
+# concurrency: double-write, lost-update, optimistic-locking-collision, phantom-read,
+# thundering-herd
+MITIGATION_LIST += [
+    Mitigation(
+        slug="idempotency-keys",
+        title="Idempotency keys",
+        summary="The client's request id is stored with the order in the same transaction; "
+        "a retry with a known id gets the first result back instead of a second order.",
+        apply=lambda p: {"inventory": {"idempotency_keys": True}},
+    ),
+    Mitigation(
+        slug="atomic-update",
+        title="Atomic update",
+        summary="Let the database subtract in one statement (stock = stock - 1), under its own "
+        "row lock, instead of writing back a value read earlier.",
+        apply=lambda p: {"inventory": {"stock_write": "atomic"}},
+    ),
+    Mitigation(
+        slug="version-check",
+        title="Optimistic version check",
+        summary="Write only if the row's version is still the one read (WHERE version = ?); "
+        "a write that matches no row was overtaken and is retried from a fresh read.",
+        apply=lambda p: {"inventory": {"stock_write": "version-check"}},
+    ),
+    Mitigation(
+        slug="single-writer",
+        title="One writer per hot row",
+        summary="Route the writes of one product through a single writer, one at a time: "
+        "they queue briefly instead of colliding and redoing their work.",
+        apply=lambda p: {"inventory": {"stock_single_writer": True}},
+    ),
+    Mitigation(
+        slug="snapshot-reads",
+        title="One snapshot per report",
+        summary="Run all of a report's reads in one read transaction, so they all see the "
+        "database as it was at one moment.",
+        apply=lambda p: {"inventory": {"report_snapshot": True}},
+    ),
+    Mitigation(
+        slug="wake-one",
+        title="Wake one waiter",
+        summary="An arrival wakes a single sleeping consumer (notify, not notify_all), so one "
+        "message brings one claim instead of a herd.",
+        apply=lambda p: {"queue": {"queue_wake": "one"}},
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
 
 # stale-read, cache-invalidation-race, cache-warming-failure, hot-key

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from sandbox.mechanisms import Pool, Rejected
 from sandbox.services.base import GAUGE_PERIOD_S, Service, disk_quota_bytes, disk_used_bytes
+from sandbox.services.reservations import Reservations, VersionConflict
 
 T = TypeVar("T")
 PRODUCTS = 60_000
@@ -96,6 +97,7 @@ class Inventory(Service):
             "Abandoned connections the pool took back.",
             ["service", "pool"],
         )
+        self.reservations = Reservations(self)  # concurrency scenarios: how stock is taken
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -128,6 +130,7 @@ class Inventory(Service):
         self.pool_build()
         await self.index_apply()
         self.background.append(asyncio.create_task(self.gauges()))
+        await self.reservations.start()
 
     async def on_knobs(self, changed: dict[str, Any]) -> None:
         if "db_pool_size" in changed:
@@ -257,24 +260,24 @@ class Inventory(Service):
     async def reserve(self, request: web.Request) -> web.Response:
         body = await request.json()
         sku, quantity = str(body["sku"]), int(body["quantity"])
-
-        def work(db: sqlite3.Connection) -> Any:
-            cursor = db.execute(
-                "UPDATE products SET stock = stock - ? "
-                "WHERE sku = ? AND stock >= ? RETURNING stock",
-                (quantity, sku, quantity),
-            )
-            return cursor.fetchone()
-
-        row = await self.run("reserve", work)
-        if row is None:
+        request_id = str(body["request_id"]) if body.get("request_id") else None
+        try:
+            reserved = await self.reservations.reserve(sku, quantity, request_id)
+        except VersionConflict:
+            return web.json_response({"message": f"{sku} kept changing; try again"}, status=409)
+        except sqlite3.OperationalError as exc:
+            self.logs.log("error", "write failed", error=str(exc), trace_id=request["trace"][0])
+            return web.json_response({"message": f"database error: {exc}"}, status=507)
+        if reserved is None:
             return web.json_response({"message": f"not enough stock of {sku}"}, status=409)
         malformed = float(self.knobs["malformed_ratio"])
         if malformed and random.random() < malformed:  # noqa: S311
             # A new version's answer: the reservation is made, the field has another name.
             self.metrics.injected.labels(self.name, "malformed").inc()
-            return web.json_response({"sku": sku, "remaining": {"units": row[0]}})
-        return web.json_response({"sku": sku, "stock": row[0]})
+            return web.json_response({"sku": sku, "remaining": {"units": reserved.stock}})
+        return web.json_response(
+            {"sku": sku, "stock": reserved.stock, "replayed": reserved.replayed}
+        )
 
     async def ship(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -104,8 +105,14 @@ class Loadgen(Service):
             if random.random() < float(k["hot_key_ratio"]):  # noqa: S311
                 return "read", "GET", f"/products/{HOT_SKU}", None
             return "read", "GET", f"/products/{popular_sku()}", None
-        hot = random.random() < float(k["hot_order_ratio"])  # noqa: S311
-        return "order", "POST", "/orders", {"sku": HOT_SKU if hot else popular_sku(), "quantity": 1}
+        # The client's request id stays the same across its retries, as a real client's does.
+        sku = HOT_SKU if random.random() < float(k["hot_order_ratio"]) else popular_sku()  # noqa: S311
+        return (
+            "order",
+            "POST",
+            "/orders",
+            {"sku": sku, "quantity": 1, "request_id": uuid.uuid4().hex},
+        )
 
     async def user(self) -> None:
         if self.pool is None:

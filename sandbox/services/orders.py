@@ -33,13 +33,15 @@ class Orders(Service):
                 {"message": "sku and a positive quantity are required"}, status=422
             )
         trace = request["trace"]
+        reservation = {"sku": sku, "quantity": quantity, "request_id": body.get("request_id")}
         reserved = await self.dependencies["inventory"].call(
-            "POST",
-            "/reserve",
-            json={"sku": sku, "quantity": quantity},
-            trace=trace,
-            expect=("stock",),
+            "POST", "/reserve", json=reservation, trace=trace, expect=("stock",)
         )
+        if reserved.get("replayed"):
+            # A retry of an order already taken: the first attempt queues it; answer as it did.
+            return web.json_response(
+                {"sku": sku, "quantity": quantity, "stock": reserved["stock"]}, status=201
+            )
         message = {"sku": sku, "quantity": quantity, "at": self.now()}
         if self.knobs["enqueue_async"]:
             # Off the critical path: the user has the answer while the queue is still slow.

@@ -33,9 +33,25 @@ class Queue(Service):
         self.refused = m.counter(
             "sdlab_queue_refused", "Messages refused because the queue was full.", ["service"]
         )
+        # Consumers asleep in /wait (thundering-herd): an arrival wakes one of them, or all.
+        self.sleepers: deque[tuple[asyncio.Future[None], web.Request]] = deque()
+        self.wakeups = m.counter(
+            "sdlab_queue_wakeups", "Sleeping consumers woken by an arrival.", ["service"]
+        )
+        self.empty_claims = m.counter(
+            "sdlab_queue_empty_claims",
+            "Claims (dequeue without waiting) that found nothing: a wake-up wasted.",
+            ["service"],
+        )
+        self.wakeups.labels(self.name)
+        self.empty_claims.labels(self.name)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/enqueue", self.enqueue), web.get("/dequeue", self.dequeue)]
+        return [
+            web.post("/enqueue", self.enqueue),
+            web.get("/dequeue", self.dequeue),
+            web.get("/wait", self.wait),
+        ]
 
     async def on_start(self) -> None:
         self.background.append(asyncio.create_task(self.gauges()))
@@ -55,6 +71,7 @@ class Queue(Service):
         self.items.append((time.monotonic(), message))
         self.enqueued.labels(self.name).inc()
         self.arrived.set()
+        self.wake()
         return web.json_response({"depth": len(self.items)}, status=202)
 
     async def dequeue(self, request: web.Request) -> web.Response:
@@ -63,6 +80,8 @@ class Queue(Service):
         while not self.items:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                if wait_s == 0:
+                    self.empty_claims.labels(self.name).inc()
                 return web.json_response({"message": None})
             self.arrived.clear()
             try:
@@ -72,3 +91,34 @@ class Queue(Service):
         enqueued_at, message = self.items.popleft()
         self.dequeued.labels(self.name).inc()
         return web.json_response({"message": message, "waited_s": time.monotonic() - enqueued_at})
+
+    def wake(self) -> None:
+        """Wakes the oldest sleeper, or every sleeper with `queue_wake` set to all (a
+        notify_all): they all come to claim one message and all but one find nothing."""
+        everyone = self.knobs["queue_wake"] == "all"
+        while self.sleepers:
+            sleeper, request = self.sleepers.popleft()
+            gone = request.transport is None or request.transport.is_closing()
+            if sleeper.done() or gone:  # a consumer that hung up cannot take the wake-up
+                continue
+            sleeper.set_result(None)
+            self.wakeups.labels(self.name).inc()
+            if not everyone:
+                return
+
+    async def wait(self, request: web.Request) -> web.Response:
+        """Sleeps until a message arrives (or `wait_ms` passes); the consumer then claims it
+        with a dequeue that does not wait."""
+        if self.items:
+            return web.json_response({"ready": True})
+        wait_s = min(30.0, max(0.0, float(request.query.get("wait_ms", "1000")) / 1000))
+        sleeper: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sleepers.append((sleeper, request))
+        try:
+            await asyncio.wait({sleeper}, timeout=wait_s)
+        finally:
+            if not sleeper.done():
+                sleeper.cancel()
+                if (sleeper, request) in self.sleepers:
+                    self.sleepers.remove((sleeper, request))
+        return web.json_response({"ready": sleeper.done() and not sleeper.cancelled()})

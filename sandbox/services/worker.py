@@ -46,8 +46,11 @@ class Worker(Service):
         queue, inventory = self.dependencies["queue"], self.dependencies["inventory"]
         while True:
             try:
-                # A long poll: an idle worker asks a few times a minute, not twice a second.
-                polled = await queue.call("GET", "/dequeue?wait_ms=3000", timeout_s=4.0)
+                if self.knobs["worker_wait_notify"]:
+                    polled = await self.claim_or_sleep()
+                else:
+                    # A long poll: an idle worker asks a few times a minute, not twice a second.
+                    polled = await queue.call("GET", "/dequeue?wait_ms=3000", timeout_s=4.0)
             except DependencyError:
                 await asyncio.sleep(0.2)
                 continue
@@ -64,3 +67,13 @@ class Worker(Service):
                 self.failed.labels(self.name).inc()
                 with contextlib.suppress(Exception):
                     self.logs.log("warning", "fulfilment failed", error=str(exc))
+
+    async def claim_or_sleep(self) -> Any:
+        """Claims a message without waiting; with none, sleeps until the queue wakes it
+        (thundering-herd) and reports no message, so the loop claims again."""
+        queue = self.dependencies["queue"]
+        polled = await queue.call("GET", "/dequeue?wait_ms=0")
+        if polled and polled.get("message"):
+            return polled
+        await queue.call("GET", "/wait?wait_ms=20000", timeout_s=21.0)
+        return None
