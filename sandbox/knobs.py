@@ -84,6 +84,10 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "db_reclaim_after_ms": Knob(
         0.0, "min", "inventory: take back a connection held this long (0 = never)"
     ),
+    # infra helpers' scenarios: thread-pool-exhaustion
+    "threadpool_floor": Knob(
+        0, "max", "inventory: the fewest threads its pool has (a sized-up pool)"
+    ),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

@@ -197,4 +197,16 @@ MITIGATION_LIST += [
     ),
 ]
 
+# infra helpers' scenarios: thread-pool-exhaustion
+MITIGATION_LIST += [
+    Mitigation(
+        slug="bigger-threadpool",
+        title="Size the thread pool for blocking I/O",
+        summary="Give blocking work enough threads: a thread waiting on I/O costs memory, not "
+        "CPU, so the pool is sized by concurrency (rate x wait), not by cores.",
+        apply=lambda p: {"inventory": {"threadpool_floor": p["threads"]}},
+        parameters=(Parameter("threads", "int", 16, "threads in inventory's pool", 2, 64),),
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

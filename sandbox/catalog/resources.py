@@ -136,3 +136,63 @@ SCENARIOS = [
         load_mix={"read_ratio": 0.3},
     ),
 ]
+
+THREADS = (
+    MetricSpec("sdlab_threadpool_busy", "gauge", "Threads running work.", ("service",)),
+    MetricSpec("sdlab_threadpool_queued", "gauge", "Work waiting for a thread.", ("service",)),
+    MetricSpec("sdlab_threadpool_size", "gauge", "Threads the pool may run at once.", ("service",)),
+)
+
+# infra helpers' scenarios
+SCENARIOS += [
+    Scenario(
+        slug="thread-pool-exhaustion",
+        category="resources",
+        title="The thread pool runs out",
+        teaches="Blocking I/O holds a thread for its whole wait: a small pool fills, work queues "
+        "for a thread and latency climbs while the CPU sits idle.",
+        parameters=(
+            Parameter("threads", "int", 2, "threads running inventory's queries", 1, 8),
+            Parameter(
+                "io_ms", "int", 150, "blocking I/O each query waits for", 20, 1000, unit="ms"
+            ),
+        ),
+        # Callers give up at 1 s: a wait longer than that would only feed their retries.
+        apply=lambda p: {
+            "inventory": {
+                "threadpool_size": p["threads"],
+                "db_io_ms": p["io_ms"],
+                "db_pool_timeout_ms": 200,
+            }
+        },
+        metrics=(*REQUEST_METRICS, *THREADS, *PROCESS),
+        signature=signature(
+            "queries queue for a thread and inventory's latency climbs while its CPU stays low",
+            20,
+            above("inventory.threadpool_queued", 2),
+            above("inventory.p95_ms", 300),
+            below("inventory.cpu_ratio", 0.5),
+        ),
+        mitigations=(
+            answered_by(
+                "bigger-threadpool",
+                "enough threads for the waits: nothing queues and latency falls back",
+                30,
+                below("inventory.threadpool_queued", 1),
+                below("inventory.p95_ms", ratio=0.4),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Inventory's queries run on a small pool of threads, and each now waits on slow blocking I/O (a slow disk, a remote file system). Every thread is busy waiting, queries queue for a thread, and inventory's latency climbs, while its CPU use stays low: nothing is computing.",
+            why="A thread doing blocking I/O is held for the whole wait. By Little's law a pool of N threads whose work takes W seconds serves at most N / W queries per second (2 threads at 150 ms: about 13 per second); above that, work queues in front of the pool and every query waits for all those ahead of it. The bottleneck is the number of threads, not the CPU or the database.",
+            what_to_look_at="`inventory.threadpool_queued` above zero with every thread busy (`sdlab_threadpool_busy` equal to `sdlab_threadpool_size`), `inventory.p95_ms` climbing, and `inventory.cpu_ratio` low. High latency with an idle CPU points at a wait: a pool, a lock, I/O.",
+            how_systems_answer="Size pools for blocking work by concurrency (rate x wait time), not by cores; keep a separate pool (a bulkhead) for each kind of blocking work so one slow kind cannot take every thread; use non-blocking I/O where the platform allows; bound the queue in front of the pool and shed what does not fit, so the wait stays short.",
+            further_reading=(
+                "[Python: concurrent.futures.ThreadPoolExecutor](https://docs.python.org/3/library/concurrent.futures.html#threadpoolexecutor)",
+                "[Little's law](https://en.wikipedia.org/wiki/Little%27s_law)",
+                "[Brendan Gregg: the USE method](https://www.brendangregg.com/usemethod.html)",
+            ),
+        ),
+        load_rps=20,
+    ),
+]

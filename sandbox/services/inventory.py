@@ -61,7 +61,7 @@ class Inventory(Service):
         super().__init__(*args, **kwargs)
         self.database = database
         self.pool: Pool[sqlite3.Connection] | None = None
-        self.threads = ThreadPoolExecutor(max_workers=int(self.knobs["threadpool_size"]))
+        self.threads = ThreadPoolExecutor(max_workers=self.threads_wanted())
         self.threads_busy = 0
         self.threads_queued = 0
         self.queries = self.metrics.counter(
@@ -81,6 +81,10 @@ class Inventory(Service):
         self.thread_queued = self.metrics.gauge(
             "sdlab_threadpool_queued", "Work waiting for a thread.", ["service"]
         )
+        self.thread_size = self.metrics.gauge(
+            "sdlab_threadpool_size", "Threads the pool may run at once.", ["service"]
+        )
+        self.thread_size.labels(self.name).set(self.threads_wanted())
         self.search_comparisons = self.metrics.counter(
             "sdlab_search_comparisons",
             "Comparisons made ranking search results.",
@@ -96,6 +100,9 @@ class Inventory(Service):
             "Abandoned connections the pool took back.",
             ["service", "pool"],
         )
+
+    def threads_wanted(self) -> int:
+        return max(int(self.knobs["threadpool_size"]), int(self.knobs["threadpool_floor"]))
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -134,10 +141,11 @@ class Inventory(Service):
             self.pool_build()
         if "db_pool_timeout_ms" in changed and self.pool is not None:
             self.pool.timeout_s = float(self.knobs["db_pool_timeout_ms"]) / 1000
-        if "threadpool_size" in changed:
+        if "threadpool_size" in changed or "threadpool_floor" in changed:
             old = self.threads
-            self.threads = ThreadPoolExecutor(max_workers=int(self.knobs["threadpool_size"]))
+            self.threads = ThreadPoolExecutor(max_workers=self.threads_wanted())
             old.shutdown(wait=False)
+            self.thread_size.labels(self.name).set(self.threads_wanted())
         if "db_index" in changed:
             await self.index_apply()
         if "db_leak_ratio" in changed and not self.knobs["db_leak_ratio"]:
