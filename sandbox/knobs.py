@@ -84,10 +84,17 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "db_reclaim_after_ms": Knob(
         0.0, "min", "inventory: take back a connection held this long (0 = never)"
     ),
-    # infra helpers' scenarios: thread-pool-exhaustion
+    # infra helpers' scenarios: thread-pool-exhaustion, file-descriptor-exhaustion, ...
     "threadpool_floor": Knob(
         0, "max", "inventory: the fewest threads its pool has (a sized-up pool)"
     ),
+    "fd_limit": Knob(
+        0, "min", "inventory: its limit on open files, RLIMIT_NOFILE (0 = as started)"
+    ),
+    "fd_leak_per_query": Knob(
+        0, "sum", "inventory: audit-log files each query opens, never closed"
+    ),
+    "fd_leak_fixed": Knob(False, "any", "inventory: files are closed after use (the fix)"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

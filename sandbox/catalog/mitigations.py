@@ -197,7 +197,7 @@ MITIGATION_LIST += [
     ),
 ]
 
-# infra helpers' scenarios: thread-pool-exhaustion
+# infra helpers' scenarios: thread-pool-exhaustion, file-descriptor-exhaustion
 MITIGATION_LIST += [
     Mitigation(
         slug="bigger-threadpool",
@@ -206,6 +206,13 @@ MITIGATION_LIST += [
         "CPU, so the pool is sized by concurrency (rate x wait), not by cores.",
         apply=lambda p: {"inventory": {"threadpool_floor": p["threads"]}},
         parameters=(Parameter("threads", "int", 16, "threads in inventory's pool", 2, 64),),
+    ),
+    Mitigation(
+        slug="close-files",
+        title="Close what you open",
+        summary="Deploy the fix: every file is opened in a `with` block and closed after use, "
+        "and the leaked ones go with the old code.",
+        apply=lambda p: {"inventory": {"fd_leak_fixed": True}},
     ),
 ]
 

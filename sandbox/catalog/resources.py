@@ -196,3 +196,66 @@ SCENARIOS += [
         load_rps=20,
     ),
 ]
+
+SCENARIOS += [
+    Scenario(
+        slug="file-descriptor-exhaustion",
+        category="resources",
+        title="Out of file descriptors",
+        teaches="Files opened and never closed pile up until the process hits its limit on "
+        "open files; then every open and accept fails with EMFILE.",
+        parameters=(
+            Parameter("fd_limit", "int", 128, "inventory's limit on open files", 64, 1024),
+            Parameter("leak_per_query", "int", 1, "files each query opens and never closes", 1, 4),
+        ),
+        apply=lambda p: {
+            "inventory": {"fd_limit": p["fd_limit"], "fd_leak_per_query": p["leak_per_query"]}
+        },
+        metrics=(
+            *REQUEST_METRICS,
+            MetricSpec("sdlab_open_fds", "gauge", "File descriptors open.", ("service",)),
+            MetricSpec(
+                "sdlab_fd_limit",
+                "gauge",
+                "The process's limit on open files (RLIMIT_NOFILE).",
+                ("service",),
+            ),
+            MetricSpec(
+                "sdlab_fd_leaked_total", "counter", "Files opened and never closed.", ("service",)
+            ),
+            MetricSpec(
+                "sdlab_fd_exhausted_total",
+                "counter",
+                "Opens refused with EMFILE: the limit on open files was reached.",
+                ("service",),
+            ),
+        ),
+        signature=signature(
+            "inventory's open files climb to its limit, then its requests fail",
+            30,
+            above("inventory.open_fds", ratio=2.0),
+            above("inventory.errors_rps", 1.0),
+        ),
+        mitigations=(
+            answered_by(
+                "close-files",
+                "the fix closes every file after use: descriptors fall back and errors stop",
+                20,
+                below("inventory.open_fds", ratio=0.6),
+                below("inventory.errors_rps", 0.2),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Each inventory query appends a line to an audit log through a code path that opens the file and never closes it. Inventory's open file descriptors climb with its traffic until they reach the process's limit; from then on every query fails, and so would every new connection it tries to accept.",
+            why='A process may hold only so many open files and sockets (RLIMIT_NOFILE, `ulimit -n`; often 1024 by default). A file object that stays referenced is never closed by the garbage collector, so each leaked one keeps its descriptor for ever. At the limit, `open()`, `accept()` and `socket()` fail with EMFILE ("Too many open files") whatever the cause, so the leak in one code path breaks all the others.',
+            what_to_look_at="`inventory.open_fds` climbs in step with inventory's request rate and flattens at `sdlab_fd_limit`; `inventory.errors_rps` jumps at that moment, and the logs name the error: `[Errno 24] Too many open files`. Memory and CPU stay flat: only this saturation metric shows the leak before it bites.",
+            how_systems_answer="Close what you open (`with` blocks, try-with-resources, `defer`), find leaks with `lsof -p` or `/proc/PID/fd`, alert on open descriptors as a share of the limit, set the limit deliberately (systemd `LimitNOFILE`, container ulimits), and recycle workers until the fix ships.",
+            further_reading=(
+                "[getrlimit(2): RLIMIT_NOFILE](https://man7.org/linux/man-pages/man2/getrlimit.2.html)",
+                "[Python: the with statement](https://docs.python.org/3/reference/compound_stmts.html#the-with-statement)",
+                "[lsof(8)](https://man7.org/linux/man-pages/man8/lsof.8.html)",
+            ),
+        ),
+        load_rps=20,
+    ),
+]

@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from sandbox.mechanisms import Pool, Rejected
-from sandbox.services.base import GAUGE_PERIOD_S, Service, disk_quota_bytes, disk_used_bytes
+from sandbox.services.base import (
+    GAUGE_PERIOD_S,
+    Service,
+    data_dir,
+    disk_quota_bytes,
+    disk_used_bytes,
+)
+from sandbox.services.descriptors import Descriptors
 
 T = TypeVar("T")
 PRODUCTS = 60_000
@@ -90,6 +97,9 @@ class Inventory(Service):
             "Comparisons made ranking search results.",
             ["service"],
         )
+        self.descriptors = Descriptors(
+            self.name, self.metrics, os.path.join(data_dir(), "inventory-audit.log")
+        )
         # Connections a transaction forgot to give back: (since, pool, connection).
         self.abandoned: list[tuple[float, Pool[sqlite3.Connection], sqlite3.Connection]] = []
         self.connections_leaked = self.metrics.counter(
@@ -148,6 +158,8 @@ class Inventory(Service):
             self.thread_size.labels(self.name).set(self.threads_wanted())
         if "db_index" in changed:
             await self.index_apply()
+        if {"fd_limit", "fd_leak_per_query", "fd_leak_fixed"} & set(changed):
+            self.descriptors.apply(self.knobs)
         if "db_leak_ratio" in changed and not self.knobs["db_leak_ratio"]:
             # The leak switched off stands for the fix deployed: a fresh process has them all.
             for _, pool, connection in self.abandoned:
@@ -178,6 +190,7 @@ class Inventory(Service):
                 self.metrics.pool_waiting.labels(self.name, "db").set(len(self.pool.waiters))
             self.thread_busy.labels(self.name).set(self.threads_busy)
             self.thread_queued.labels(self.name).set(self.threads_queued)
+            self.descriptors.count()
             await asyncio.sleep(GAUGE_PERIOD_S)
 
     def abandoned_reclaim(self) -> None:
@@ -202,6 +215,7 @@ class Inventory(Service):
         """Borrows a connection from the pool, runs `work` on a pool thread, gives it back."""
         if self.abandoned:
             self.abandoned_reclaim()
+        self.descriptors.audit(self.knobs, f"{self.now():.3f} {query}")
         pool = self.pool
         if pool is None:
             raise Rejected("the database pool is not open yet")
