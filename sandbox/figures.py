@@ -174,9 +174,14 @@ def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> di
     figures["queue.oldest_age_s"] = _sum(new, "sdlab_queue_oldest_age_seconds")
     figures["worker.processed_rps"] = delta("sdlab_worker_processed_total") / dt
     figures["worker.failed_rps"] = delta("sdlab_worker_failed_total") / dt
-    # infra helpers' scenarios: file-descriptor-exhaustion
+    # infra helpers' scenarios: file-descriptor-exhaustion, bulkhead-saturation
     for service in services:
         figures[f"{service}.open_fds"] = _sum(new, "sdlab_open_fds", service=service)
+    reads = delta("sdlab_user_requests_total", kind="read")
+    reads_ok = delta("sdlab_user_requests_total", kind="read", outcome="ok")
+    figures["users.read_success_ratio"] = reads_ok / reads if reads > 0 else math.nan
+    figures["gateway.workers_busy"] = _sum(new, "sdlab_pool_in_use", pool="workers")
+    figures["gateway.workers_waiting"] = _sum(new, "sdlab_pool_waiting", pool="workers")
     # Shared pages counted once (PSS); the supervisor and the proxy are not in `services`.
     figures["sandbox.memory_mb"] = sum(figures.get(f"{s}.pss_mb", 0.0) for s in services)
     return figures

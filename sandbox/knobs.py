@@ -95,6 +95,8 @@ SERVICE_KNOBS: dict[str, Knob] = {
         0, "sum", "inventory: audit-log files each query opens, never closed"
     ),
     "fd_leak_fixed": Knob(False, "any", "inventory: files are closed after use (the fix)"),
+    "server_workers": Knob(0, "min", "gateway: requests served at once, all routes (0 = no cap)"),
+    "server_worker_wait_ms": Knob(500.0, "min", "gateway: wait for a free worker before a 503"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

@@ -197,7 +197,7 @@ MITIGATION_LIST += [
     ),
 ]
 
-# infra helpers' scenarios: thread-pool-exhaustion, file-descriptor-exhaustion
+# infra helpers' scenarios: thread-pool-exhaustion, file-descriptor-exhaustion, ...
 MITIGATION_LIST += [
     Mitigation(
         slug="bigger-threadpool",
