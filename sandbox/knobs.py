@@ -97,6 +97,10 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "fd_leak_fixed": Knob(False, "any", "inventory: files are closed after use (the fix)"),
     "server_workers": Knob(0, "min", "gateway: requests served at once, all routes (0 = no cap)"),
     "server_worker_wait_ms": Knob(500.0, "min", "gateway: wait for a free worker before a 503"),
+    "bad_config_crash_after": Knob(
+        0, "min", "inventory: a bad config kills it on this request after a start (0 = none)"
+    ),
+    "config_rollback": Knob(False, "any", "inventory: the last good config is back"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

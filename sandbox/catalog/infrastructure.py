@@ -101,3 +101,56 @@ SCENARIOS = [
         extra_requirements=("cpu-limit",),
     ),
 ]
+
+# infra helpers' scenarios
+SCENARIOS += [
+    Scenario(
+        slug="instance-crash-loop",
+        category="infrastructure",
+        title="A crash loop",
+        teaches="A bad config kills a service after a few requests; its supervisor restarts it "
+        "with growing backoff, and the service is down more than it is up.",
+        parameters=(
+            Parameter(
+                "crash_after", "int", 10, "requests inventory serves before the crash", 1, 200
+            ),
+        ),
+        apply=lambda p: {"inventory": {"bad_config_crash_after": p["crash_after"]}},
+        metrics=(
+            *REQUEST_METRICS,
+            MetricSpec(
+                "sdlab_service_restarts_total",
+                "counter",
+                "Times the supervisor restarted a service.",
+                ("service",),
+            ),
+        ),
+        signature=signature(
+            "inventory keeps dying and being restarted: restarts climb and users see errors",
+            20,
+            above("inventory.restarts", 2),
+            below("users.success_ratio", 0.8),
+        ),
+        mitigations=(
+            answered_by(
+                "rollback-config",
+                "with the good config back inventory stays up and users are served",
+                30,
+                above("users.success_ratio", 0.95),
+                below("inventory.restarts_per_min", 1),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="A bad config reaches inventory. The code path that reads it fails a few requests after each start and the process exits. Its supervisor restarts it, each time after a longer backoff, and each new process dies the same way: inventory is down most of the time and users see errors.",
+            why="Restarting fixes crashes caused by state (a leak, a stuck thread), not crashes caused by input that every new process reads again. Supervisors (systemd, Kubernetes' CrashLoopBackOff) back off exponentially so a crash loop does not burn the machine, which also means the service spends longer and longer down between short lives.",
+            what_to_look_at="`inventory.restarts` climbing (`sdlab_service_restarts_total`), the sandbox's events (\"service crashed: exited with 78\", the exit code for a config error), and `users.success_ratio` falling in steps with each outage. Each restart resets inventory's counters: its request rate comes in short bursts.",
+            how_systems_answer="Roll back first, debug later: keep the last good config and deploy changes gradually (canary, staged rollout) so a bad one stops at the first instances; validate config before it ships; make a process that cannot run with its config fail at start (a readiness check that never passes) rather than after taking traffic; alert on restarts, not only on availability.",
+            further_reading=(
+                "[Kubernetes: container restart policy and CrashLoopBackOff](https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#restart-policy)",
+                "[systemd.service: Restart= and RestartSec=](https://www.freedesktop.org/software/systemd/man/latest/systemd.service.html)",
+                "[Google SRE workbook: Canarying releases](https://sre.google/workbook/canarying-releases/)",
+            ),
+        ),
+        load_rps=20,
+    ),
+]

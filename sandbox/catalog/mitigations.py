@@ -214,6 +214,13 @@ MITIGATION_LIST += [
         "and the leaked ones go with the old code.",
         apply=lambda p: {"inventory": {"fd_leak_fixed": True}},
     ),
+    Mitigation(
+        slug="rollback-config",
+        title="Roll back the config",
+        summary="Put the last good config back: the process stays up again; find the bad "
+        "value later, with the service healthy.",
+        apply=lambda p: {"inventory": {"config_rollback": True}},
+    ),
 ]
 
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

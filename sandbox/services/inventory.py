@@ -4,9 +4,11 @@ queries, an index on products.sku that can be dropped and added back."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -211,10 +213,27 @@ class Inventory(Service):
             self.reclaimed.labels(self.name, "db").inc()
         self.abandoned = kept
 
+    def bad_config_check(self) -> None:
+        """A bad config read on the Nth request kills the process: a real exit, the
+        supervisor restarts it (with backoff) and the same config kills it again."""
+        after = int(self.knobs["bad_config_crash_after"])
+        if not after or self.knobs["config_rollback"] or self.served < after:
+            return
+        fatal = {
+            "level": "error",
+            "service": self.name,
+            "message": "fatal: invalid config: pool timeout 'ten' is not a number",
+            "served": self.served,
+        }
+        sys.stderr.write(json.dumps(fatal) + "\n")
+        sys.stderr.flush()
+        os._exit(78)  # EX_CONFIG
+
     async def run(self, query: str, work: Callable[[sqlite3.Connection], T]) -> T:
         """Borrows a connection from the pool, runs `work` on a pool thread, gives it back."""
         if self.abandoned:
             self.abandoned_reclaim()
+        self.bad_config_check()
         self.descriptors.audit(self.knobs, f"{self.now():.3f} {query}")
         pool = self.pool
         if pool is None:
