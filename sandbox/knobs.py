@@ -101,6 +101,12 @@ SERVICE_KNOBS: dict[str, Knob] = {
         0, "min", "inventory: a bad config kills it on this request after a start (0 = none)"
     ),
     "config_rollback": Knob(False, "any", "inventory: the last good config is back"),
+    "client_connection_per_call": Knob(
+        False, "any", "a new connection for every call, no keep-alive"
+    ),
+    "dns_delay_ms": Knob(0.0, "sum", "time the name server takes to answer a lookup"),
+    "dns_failure_ratio": Knob(0.0, "max", "share of lookups the name server fails"),
+    "dns_cache_ttl_s": Knob(0.0, "max", "how long the resolver keeps an answer (0 = no cache)"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

@@ -154,3 +154,74 @@ SCENARIOS += [
         load_rps=20,
     ),
 ]
+
+CALLERS = ("gateway", "orders", "worker")
+
+SCENARIOS += [
+    Scenario(
+        slug="dns-failure",
+        category="infrastructure",
+        title="Name resolution fails",
+        teaches="Every new connection starts with a name lookup: when the name server is slow "
+        "or failing, calls fail and slow down though every service is healthy.",
+        parameters=(
+            Parameter(
+                "failure_ratio", "float", 0.5, "share of lookups the name server fails", 0.05, 1.0
+            ),
+            Parameter(
+                "delay_ms", "int", 100, "time the name server takes to answer", 0, 2000, unit="ms"
+            ),
+        ),
+        # The callers open a connection per call (no keep-alive): each one needs a lookup.
+        apply=lambda p: {
+            s: {
+                "dns_failure_ratio": p["failure_ratio"],
+                "dns_delay_ms": p["delay_ms"],
+                "client_connection_per_call": True,
+            }
+            for s in CALLERS
+        },
+        metrics=(
+            *REQUEST_METRICS,
+            MetricSpec(
+                "sdlab_dns_lookups_total",
+                "counter",
+                "Name lookups, by outcome.",
+                ("service", "dependency", "outcome"),
+            ),
+            MetricSpec(
+                "sdlab_client_calls_total",
+                "counter",
+                "Calls to a dependency by outcome.",
+                ("service", "dependency", "outcome"),
+            ),
+        ),
+        signature=signature(
+            "lookups fail and the gateway's calls wait for the name server: its latency climbs",
+            20,
+            above("gateway.dns_failures_rps", 2),
+            above("gateway.p95_ms", 150),
+        ),
+        mitigations=(
+            answered_by(
+                "dns-cache",
+                "answers are cached: connections skip the name server, failures and delay vanish",
+                30,
+                below("gateway.dns_failures_rps", 0.2),
+                below("gateway.p95_ms", ratio=0.3),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="The services reach each other by name (`inventory.shop.internal`), and the clients open a new connection for every call, so every call starts with a name lookup. The name server turns slow and fails half its answers: calls wait for it, fail when it fails, are retried, and users see slow pages and errors, though every service is healthy.",
+            why="Name resolution is a dependency of every dependency, and an easy one to forget: it sits in front of each new connection. Without a local cache (glibc does not cache; nscd or systemd-resolved do) every connection asks the name server, so its latency is added to every call and its failures become connection errors. Connection reuse hides the problem until something (a deploy, a restart, a pool resize) opens many connections at once.",
+            what_to_look_at='`gateway.dns_failures_rps` (`sdlab_dns_lookups_total` by outcome) and `gateway.p95_ms` rising together while inventory\'s own latency stays flat: the time is spent before the request is even sent. The errors say "temporary failure in name resolution", not a status from the dependency.',
+            how_systems_answer="Cache answers for their TTL near the client (nscd, systemd-resolved, NodeLocal DNSCache in Kubernetes) and serve a stale answer when the name server fails; reuse connections (keep-alive, pools) so lookups are rare; keep name-server timeouts short with a second server configured; and alert on lookup failures.",
+            further_reading=(
+                "[resolv.conf(5): options timeout and attempts](https://man7.org/linux/man-pages/man5/resolv.conf.5.html)",
+                "[Kubernetes: NodeLocal DNSCache](https://kubernetes.io/docs/tasks/administer-cluster/nodelocaldns/)",
+                "[RFC 8767: serving stale data to improve DNS resiliency](https://www.rfc-editor.org/rfc/rfc8767)",
+            ),
+        ),
+        load_rps=20,
+    ),
+]

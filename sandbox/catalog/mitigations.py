@@ -221,6 +221,16 @@ MITIGATION_LIST += [
         "value later, with the service healthy.",
         apply=lambda p: {"inventory": {"config_rollback": True}},
     ),
+    Mitigation(
+        slug="dns-cache",
+        title="Cache name lookups",
+        summary="Keep each answer for a TTL, so a connection does not wait for (or fail "
+        "with) the name server: one lookup per name per TTL, not one per connection.",
+        apply=lambda p: _all_callers(dns_cache_ttl_s=p["ttl_s"]),
+        parameters=(
+            Parameter("ttl_s", "float", 30.0, "how long an answer is kept", 1, 3600, unit="s"),
+        ),
+    ),
 ]
 
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
