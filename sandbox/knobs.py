@@ -107,6 +107,9 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "dns_delay_ms": Knob(0.0, "sum", "time the name server takes to answer a lookup"),
     "dns_failure_ratio": Knob(0.0, "max", "share of lookups the name server fails"),
     "dns_cache_ttl_s": Knob(0.0, "max", "how long the resolver keeps an answer (0 = no cache)"),
+    "price_table_lazy": Knob(False, "any", "inventory: builds its price list on first use"),
+    "price_table_build_ms": Knob(0.0, "sum", "inventory: CPU time one price-list build takes"),
+    "warm_before_ready": Knob(False, "any", "inventory: builds it once at start, requests wait"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

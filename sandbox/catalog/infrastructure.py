@@ -225,3 +225,76 @@ SCENARIOS += [
         load_rps=20,
     ),
 ]
+
+SCENARIOS += [
+    Scenario(
+        slug="cold-start",
+        category="infrastructure",
+        title="Cold starts",
+        teaches="A fresh process is cold: its first requests pay for the warm-up, all at once, "
+        "and a service restarted often is slow again after every start.",
+        parameters=(
+            Parameter(
+                "build_ms", "int", 300, "CPU time of one price-list build", 50, 1000, unit="ms"
+            ),
+            Parameter(
+                "restart_after", "int", 80, "requests after which inventory restarts", 50, 2000
+            ),
+        ),
+        apply=lambda p: {
+            "inventory": {
+                "price_table_lazy": True,
+                "price_table_build_ms": p["build_ms"],
+                "max_requests": p["restart_after"],
+            }
+        },
+        metrics=(
+            *REQUEST_METRICS,
+            MetricSpec(
+                "sdlab_price_table_builds_total",
+                "counter",
+                "Price-list builds started.",
+                ("service",),
+            ),
+            MetricSpec(
+                "sdlab_price_table_builds_in_flight",
+                "gauge",
+                "Price-list builds running now.",
+                ("service",),
+            ),
+            MetricSpec("sdlab_warm", "gauge", "1 once the process is warm.", ("service",)),
+            MetricSpec(
+                "sdlab_service_restarts_total",
+                "counter",
+                "Times the supervisor restarted a service.",
+                ("service",),
+            ),
+        ),
+        signature=signature(
+            "after each restart the first requests all build the price list: users wait seconds",
+            30,
+            above("inventory.restarts", 0.5),
+            above("users.p95_ms", 250, ratio=5.0),
+        ),
+        mitigations=(
+            answered_by(
+                "readiness-gate",
+                "each new process warms once before it answers: the jumps shrink",
+                40,
+                below("users.p95_ms", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Inventory is recycled every 80 requests (a worker-recycling setting far too low, as a deploy loop or a flapping autoscaler would do too), and every new process starts cold: its price list is built in memory on first use. Traffic arrives at once, every request that finds the list missing starts building it, the builds fight over the CPU, and inventory's latency jumps after every start.",
+            why="A new process has nothing warm: caches are empty, modules and templates load on first use, JIT compilers have not compiled the hot paths, connection pools are empty. Lazy initialisation puts that cost on the first requests, and under load many requests arrive before the first one finishes, so without coordination the same work is done many times at once (a stampede inside one process), which makes the warm-up far longer than it needs to be.",
+            what_to_look_at="`inventory.restarts` climbing and `users.p95_ms` spiking right after each restart, then settling; `sdlab_price_table_builds_in_flight` shows several builds running at once and `sdlab_warm` turning 1 when the process is ready. Averages hide it: look at the tail, and at the time since the last start.",
+            how_systems_answer="Warm up before taking traffic: build caches, load modules and open pools at start, and report ready (a Kubernetes readiness probe, a load balancer's health check, slow start in Envoy or HAProxy) only when done, so the load balancer sends traffic to warm instances; make lazy initialisation happen once (single flight); restart less often and roll restarts so that warm instances carry the load meanwhile.",
+            further_reading=(
+                "[Kubernetes: readiness probes](https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/)",
+                "[Envoy: slow start mode](https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/upstream/load_balancing/slow_start)",
+                "[AWS Lambda: understanding cold starts](https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html)",
+            ),
+        ),
+        load_rps=20,
+    ),
+]

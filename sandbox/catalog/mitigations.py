@@ -231,6 +231,14 @@ MITIGATION_LIST += [
             Parameter("ttl_s", "float", 30.0, "how long an answer is kept", 1, 3600, unit="s"),
         ),
     ),
+    Mitigation(
+        slug="readiness-gate",
+        title="Warm up before taking traffic",
+        summary="A new process warms up first (one build of what it needs, at start) and "
+        "reports ready only then; requests wait for that one warm-up instead of each "
+        "paying for, and fighting over, its own.",
+        apply=lambda p: {"inventory": {"warm_before_ready": True}},
+    ),
 ]
 
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

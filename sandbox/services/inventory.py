@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from sandbox.knobs import knobs_fingerprint
 from sandbox.mechanisms import Pool, Rejected
 from sandbox.services.base import (
     GAUGE_PERIOD_S,
@@ -26,6 +27,7 @@ from sandbox.services.base import (
     disk_used_bytes,
 )
 from sandbox.services.descriptors import Descriptors
+from sandbox.services.warmup import STARTUP_KNOBS, PriceTable
 
 T = TypeVar("T")
 PRODUCTS = 60_000
@@ -99,6 +101,11 @@ class Inventory(Service):
             "Comparisons made ranking search results.",
             ["service"],
         )
+        self.price_table = PriceTable(
+            self.name, self.metrics, self.connect, Path(data_dir()) / "inventory-startup.json"
+        )
+        self.knobs.update(self.price_table.startup_knobs())
+        self.metrics.knobs_fingerprint.labels(self.name).set(knobs_fingerprint(self.knobs))
         self.descriptors = Descriptors(
             self.name, self.metrics, os.path.join(data_dir(), "inventory-audit.log")
         )
@@ -112,6 +119,13 @@ class Inventory(Service):
             "Abandoned connections the pool took back.",
             ["service", "pool"],
         )
+
+    async def _health(self, request: web.Request) -> web.Response:
+        """Not ready while warming up behind the readiness gate."""
+        warming = self.price_table.warming
+        if warming is not None and not warming.done():
+            return web.json_response({"service": self.name, "ok": False}, status=503)
+        return await super()._health(request)
 
     def threads_wanted(self) -> int:
         return max(int(self.knobs["threadpool_size"]), int(self.knobs["threadpool_floor"]))
@@ -147,6 +161,7 @@ class Inventory(Service):
         self.pool_build()
         await self.index_apply()
         self.background.append(asyncio.create_task(self.gauges()))
+        self.price_table.start(self.knobs)
 
     async def on_knobs(self, changed: dict[str, Any]) -> None:
         if "db_pool_size" in changed:
@@ -162,6 +177,8 @@ class Inventory(Service):
             await self.index_apply()
         if {"fd_limit", "fd_leak_per_query", "fd_leak_fixed"} & set(changed):
             self.descriptors.apply(self.knobs)
+        if set(STARTUP_KNOBS) & set(changed):
+            self.price_table.startup_knobs_save(self.knobs)
         if "db_leak_ratio" in changed and not self.knobs["db_leak_ratio"]:
             # The leak switched off stands for the fix deployed: a fresh process has them all.
             for _, pool, connection in self.abandoned:
@@ -291,8 +308,9 @@ class Inventory(Service):
         )
         if row is None:
             return web.json_response({"message": f"no product {sku}"}, status=404)
+        price = await self.price_table.price(self.knobs, sku, row[3])
         return web.json_response(
-            {"sku": row[0], "name": row[1], "stock": row[2], "price_cents": row[3]}
+            {"sku": row[0], "name": row[1], "stock": row[2], "price_cents": price}
         )
 
     async def reserve(self, request: web.Request) -> web.Response:
