@@ -84,7 +84,8 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "db_reclaim_after_ms": Knob(
         0.0, "min", "inventory: take back a connection held this long (0 = never)"
     ),
-    # infra helpers' scenarios: thread-pool-exhaustion, file-descriptor-exhaustion, ...
+    # infra helpers' scenarios: thread-pool-exhaustion, file-descriptor-exhaustion,
+    # bulkhead-saturation, instance-crash-loop, dns-failure, cold-start
     "threadpool_floor": Knob(
         0, "max", "inventory: the fewest threads its pool has (a sized-up pool)"
     ),
