@@ -399,6 +399,11 @@ class Supervisor:
         if not pushing and self.pushes == pushes:  # no push crossed these samples
             self.knobs_reconcile(dict(zip(SERVICES, results, strict=True)))
         samples = [(n, labels, v) for result in results for n, labels, v in result]
+        # infra helpers' scenarios: instance-crash-loop reads the restarts, the supervisor's own
+        samples += [
+            ("sdlab_service_restarts_total", {"service": name}, float(child.restarts))
+            for name, child in self.children.items()
+        ]
         snapshot = snapshot_from(samples, time.monotonic())
         if self.snapshots:
             # A service that did not answer keeps its last values, or the next window

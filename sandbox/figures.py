@@ -174,6 +174,21 @@ def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> di
     figures["queue.oldest_age_s"] = _sum(new, "sdlab_queue_oldest_age_seconds")
     figures["worker.processed_rps"] = delta("sdlab_worker_processed_total") / dt
     figures["worker.failed_rps"] = delta("sdlab_worker_failed_total") / dt
+    # infra helpers' scenarios: fd exhaustion, bulkhead saturation, crash loop, dns failure
+    for service in services:
+        figures[f"{service}.open_fds"] = _sum(new, "sdlab_open_fds", service=service)
+        restarts = "sdlab_service_restarts_total"
+        figures[f"{service}.restarts"] = _sum(new, restarts, service=service)
+        figures[f"{service}.restarts_per_min"] = _sum(moved, restarts, service=service) * 60 / dt
+        lookups = "sdlab_dns_lookups_total"
+        figures[f"{service}.dns_failures_rps"] = (
+            _sum(moved, lookups, service=service, outcome="failed") / dt
+        )
+    reads = delta("sdlab_user_requests_total", kind="read")
+    reads_ok = delta("sdlab_user_requests_total", kind="read", outcome="ok")
+    figures["users.read_success_ratio"] = reads_ok / reads if reads > 0 else math.nan
+    figures["gateway.workers_busy"] = _sum(new, "sdlab_pool_in_use", pool="workers")
+    figures["gateway.workers_waiting"] = _sum(new, "sdlab_pool_waiting", pool="workers")
     # Shared pages counted once (PSS); the supervisor and the proxy are not in `services`.
     figures["sandbox.memory_mb"] = sum(figures.get(f"{s}.pss_mb", 0.0) for s in services)
     # stale-read, cache-invalidation-race, cache-warming-failure, hot-key

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httptools
@@ -126,6 +127,9 @@ class Pool:
         self._slots = asyncio.Semaphore(limit) if limit > 0 else None
         self._host_header = f"Host: {host}:{port}\r\n"
         self._closed = False
+        # A name to look up for each new connection (None: `host` is an address already).
+        self.resolve: Callable[[str], Awaitable[str]] | None = None
+        self.keep_alive = True  # False: a new connection (and lookup) for every request
 
     @classmethod
     def for_url(cls, url: str, limit: int = 0) -> Pool:
@@ -179,7 +183,7 @@ class Pool:
             except BaseException:  # a timeout or a cancellation mid-exchange
                 connection.close()
                 raise
-            if response.keep_alive and not self._closed:
+            if response.keep_alive and self.keep_alive and not self._closed:
                 self._idle.append(connection)
             else:
                 connection.close()
@@ -191,7 +195,8 @@ class Pool:
             if not connection.closed:
                 return connection, True
         loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_connection(_Connection, self.host, self.port)
+        host = await self.resolve(self.host) if self.resolve is not None else self.host
+        _, protocol = await loop.create_connection(_Connection, host, self.port)
         return protocol, False
 
     def _encode(

@@ -137,6 +137,33 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "worker_wait_notify": Knob(
         False, "any", "worker: consumers sleep until the queue wakes them, then claim a message"
     ),
+    # infra helpers' scenarios: thread-pool-exhaustion, file-descriptor-exhaustion,
+    # bulkhead-saturation, instance-crash-loop, dns-failure, cold-start
+    "threadpool_floor": Knob(
+        0, "max", "inventory: the fewest threads its pool has (a sized-up pool)"
+    ),
+    "fd_limit": Knob(
+        0, "min", "inventory: its limit on open files, RLIMIT_NOFILE (0 = as started)"
+    ),
+    "fd_leak_per_query": Knob(
+        0, "sum", "inventory: audit-log files each query opens, never closed"
+    ),
+    "fd_leak_fixed": Knob(False, "any", "inventory: files are closed after use (the fix)"),
+    "server_workers": Knob(0, "min", "gateway: requests served at once, all routes (0 = no cap)"),
+    "server_worker_wait_ms": Knob(500.0, "min", "gateway: wait for a free worker before a 503"),
+    "bad_config_crash_after": Knob(
+        0, "min", "inventory: a bad config kills it on this request after a start (0 = none)"
+    ),
+    "config_rollback": Knob(False, "any", "inventory: the last good config is back"),
+    "client_connection_per_call": Knob(
+        False, "any", "a new connection for every call, no keep-alive"
+    ),
+    "dns_delay_ms": Knob(0.0, "sum", "time the name server takes to answer a lookup"),
+    "dns_failure_ratio": Knob(0.0, "max", "share of lookups the name server fails"),
+    "dns_cache_ttl_s": Knob(0.0, "max", "how long the resolver keeps an answer (0 = no cache)"),
+    "price_table_lazy": Knob(False, "any", "inventory: builds its price list on first use"),
+    "price_table_build_ms": Knob(0.0, "sum", "inventory: CPU time one price-list build takes"),
+    "warm_before_ready": Knob(False, "any", "inventory: builds it once at start, requests wait"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

@@ -276,6 +276,50 @@ MITIGATION_LIST += [
     ),
 ]
 
+# infra helpers' scenarios: thread-pool-exhaustion, file-descriptor-exhaustion, ...
+MITIGATION_LIST += [
+    Mitigation(
+        slug="bigger-threadpool",
+        title="Size the thread pool for blocking I/O",
+        summary="Give blocking work enough threads: a thread waiting on I/O costs memory, not "
+        "CPU, so the pool is sized by concurrency (rate x wait), not by cores.",
+        apply=lambda p: {"inventory": {"threadpool_floor": p["threads"]}},
+        parameters=(Parameter("threads", "int", 16, "threads in inventory's pool", 2, 64),),
+    ),
+    Mitigation(
+        slug="close-files",
+        title="Close what you open",
+        summary="Deploy the fix: every file is opened in a `with` block and closed after use, "
+        "and the leaked ones go with the old code.",
+        apply=lambda p: {"inventory": {"fd_leak_fixed": True}},
+    ),
+    Mitigation(
+        slug="rollback-config",
+        title="Roll back the config",
+        summary="Put the last good config back: the process stays up again; find the bad "
+        "value later, with the service healthy.",
+        apply=lambda p: {"inventory": {"config_rollback": True}},
+    ),
+    Mitigation(
+        slug="dns-cache",
+        title="Cache name lookups",
+        summary="Keep each answer for a TTL, so a connection does not wait for (or fail "
+        "with) the name server: one lookup per name per TTL, not one per connection.",
+        apply=lambda p: _all_callers(dns_cache_ttl_s=p["ttl_s"]),
+        parameters=(
+            Parameter("ttl_s", "float", 30.0, "how long an answer is kept", 1, 3600, unit="s"),
+        ),
+    ),
+    Mitigation(
+        slug="readiness-gate",
+        title="Warm up before taking traffic",
+        summary="A new process warms up first (one build of what it needs, at start) and "
+        "reports ready only then; requests wait for that one warm-up instead of each "
+        "paying for, and fighting over, its own.",
+        apply=lambda p: {"inventory": {"warm_before_ready": True}},
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
 
 # stale-read, cache-invalidation-race, cache-warming-failure, hot-key

@@ -204,3 +204,50 @@ SCENARIOS = [
         load_mix={"read_ratio": 0.5},
     ),
 ]
+
+# infra helpers' scenarios
+SCENARIOS += [
+    Scenario(
+        slug="bulkhead-saturation",
+        category="resilience",
+        title="One slow dependency takes every worker",
+        teaches="Without bulkheads a slow dependency holds every worker of a shared pool, and "
+        "routes that never call it fail too; a cap per dependency confines the damage.",
+        parameters=(
+            Parameter("delay_ms", "int", 3000, "how slow orders becomes", 1000, 10_000, unit="ms"),
+            Parameter("workers", "int", 12, "gateway workers shared by every route", 10, 64),
+        ),
+        apply=lambda p: {
+            "orders": {"delay_ms": p["delay_ms"]},
+            "gateway": {"server_workers": p["workers"]},
+        },
+        metrics=(*REQUEST_METRICS, *CLIENT_METRICS, *POOL),
+        signature=signature(
+            "orders hold every gateway worker: product reads, which never touch orders, fail too",
+            20,
+            above("gateway.workers_waiting", 1),
+            below("users.read_success_ratio", 0.6),
+        ),
+        mitigations=(
+            answered_by(
+                "bulkhead",
+                "orders may hold only a few workers: reads get the rest and succeed again",
+                30,
+                above("users.read_success_ratio", 0.95),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Orders becomes slow. The gateway serves every route from one pool of workers, and each order call now holds its worker for seconds, through the client's timeouts and retries. Soon every worker is waiting on orders, and product reads (which need only the cache and inventory, both healthy) queue for a worker and fail.",
+            why="A shared pool is shared fate. By Little's law the calls to a slow dependency occupy rate x duration workers: 10 orders a second held for 3 seconds need 30, more than twice what the pool has. Nothing limits how many of them one dependency may take, so the slowest dependency ends up with all of them, and the failure spreads to every route: one slow service takes down the whole front door.",
+            what_to_look_at="`gateway.workers_busy` at the pool's size and `gateway.workers_waiting` above zero; `users.read_success_ratio` collapses though `inventory` and `cache` answer fast. With the bulkhead, calls to orders beyond its cap are refused at once (`gateway.client_rejected_rps`), order requests still fail, and reads recover.",
+            how_systems_answer="Bulkheads: give each dependency (or each route) its own bounded pool or a cap on concurrent calls (resilience4j Bulkhead, Hystrix thread pools, Envoy's max requests per cluster), so a slow dependency can exhaust only its own share; add short timeouts and a circuit breaker so the slow calls are few and brief; and shed the work that cannot be served fast.",
+            further_reading=(
+                "[Azure architecture: Bulkhead pattern](https://learn.microsoft.com/en-us/azure/architecture/patterns/bulkhead)",
+                "Michael Nygard, *Release It!*, chapter on stability patterns (Bulkheads)",
+                "[resilience4j: Bulkhead](https://resilience4j.readme.io/docs/bulkhead)",
+            ),
+        ),
+        load_rps=20,
+        load_mix={"read_ratio": 0.5},
+    ),
+]

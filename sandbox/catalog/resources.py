@@ -136,3 +136,126 @@ SCENARIOS = [
         load_mix={"read_ratio": 0.3},
     ),
 ]
+
+THREADS = (
+    MetricSpec("sdlab_threadpool_busy", "gauge", "Threads running work.", ("service",)),
+    MetricSpec("sdlab_threadpool_queued", "gauge", "Work waiting for a thread.", ("service",)),
+    MetricSpec("sdlab_threadpool_size", "gauge", "Threads the pool may run at once.", ("service",)),
+)
+
+# infra helpers' scenarios
+SCENARIOS += [
+    Scenario(
+        slug="thread-pool-exhaustion",
+        category="resources",
+        title="The thread pool runs out",
+        teaches="Blocking I/O holds a thread for its whole wait: a small pool fills, work queues "
+        "for a thread and latency climbs while the CPU sits idle.",
+        parameters=(
+            Parameter("threads", "int", 2, "threads running inventory's queries", 1, 8),
+            Parameter(
+                "io_ms", "int", 150, "blocking I/O each query waits for", 20, 1000, unit="ms"
+            ),
+        ),
+        # Callers give up at 1 s: a wait longer than that would only feed their retries.
+        apply=lambda p: {
+            "inventory": {
+                "threadpool_size": p["threads"],
+                "db_io_ms": p["io_ms"],
+                "db_pool_timeout_ms": 200,
+            }
+        },
+        metrics=(*REQUEST_METRICS, *THREADS, *PROCESS),
+        signature=signature(
+            "queries queue for a thread and inventory's latency climbs while its CPU stays low",
+            20,
+            above("inventory.threadpool_queued", 2),
+            above("inventory.p95_ms", 300),
+            below("inventory.cpu_ratio", 0.5),
+        ),
+        mitigations=(
+            answered_by(
+                "bigger-threadpool",
+                "enough threads for the waits: nothing queues and latency falls back",
+                30,
+                below("inventory.threadpool_queued", 1),
+                below("inventory.p95_ms", ratio=0.4),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Inventory's queries run on a small pool of threads, and each now waits on slow blocking I/O (a slow disk, a remote file system). Every thread is busy waiting, queries queue for a thread, and inventory's latency climbs, while its CPU use stays low: nothing is computing.",
+            why="A thread doing blocking I/O is held for the whole wait. By Little's law a pool of N threads whose work takes W seconds serves at most N / W queries per second (2 threads at 150 ms: about 13 per second); above that, work queues in front of the pool and every query waits for all those ahead of it. The bottleneck is the number of threads, not the CPU or the database.",
+            what_to_look_at="`inventory.threadpool_queued` above zero with every thread busy (`sdlab_threadpool_busy` equal to `sdlab_threadpool_size`), `inventory.p95_ms` climbing, and `inventory.cpu_ratio` low. High latency with an idle CPU points at a wait: a pool, a lock, I/O.",
+            how_systems_answer="Size pools for blocking work by concurrency (rate x wait time), not by cores; keep a separate pool (a bulkhead) for each kind of blocking work so one slow kind cannot take every thread; use non-blocking I/O where the platform allows; bound the queue in front of the pool and shed what does not fit, so the wait stays short.",
+            further_reading=(
+                "[Python: concurrent.futures.ThreadPoolExecutor](https://docs.python.org/3/library/concurrent.futures.html#threadpoolexecutor)",
+                "[Little's law](https://en.wikipedia.org/wiki/Little%27s_law)",
+                "[Brendan Gregg: the USE method](https://www.brendangregg.com/usemethod.html)",
+            ),
+        ),
+        load_rps=20,
+    ),
+]
+
+SCENARIOS += [
+    Scenario(
+        slug="file-descriptor-exhaustion",
+        category="resources",
+        title="Out of file descriptors",
+        teaches="Files opened and never closed pile up until the process hits its limit on "
+        "open files; then every open and accept fails with EMFILE.",
+        parameters=(
+            Parameter("fd_limit", "int", 128, "inventory's limit on open files", 64, 1024),
+            Parameter("leak_per_query", "int", 1, "files each query opens and never closes", 1, 4),
+        ),
+        apply=lambda p: {
+            "inventory": {"fd_limit": p["fd_limit"], "fd_leak_per_query": p["leak_per_query"]}
+        },
+        metrics=(
+            *REQUEST_METRICS,
+            MetricSpec("sdlab_open_fds", "gauge", "File descriptors open.", ("service",)),
+            MetricSpec(
+                "sdlab_fd_limit",
+                "gauge",
+                "The process's limit on open files (RLIMIT_NOFILE).",
+                ("service",),
+            ),
+            MetricSpec(
+                "sdlab_fd_leaked_total", "counter", "Files opened and never closed.", ("service",)
+            ),
+            MetricSpec(
+                "sdlab_fd_exhausted_total",
+                "counter",
+                "Opens refused with EMFILE: the limit on open files was reached.",
+                ("service",),
+            ),
+        ),
+        signature=signature(
+            "inventory's open files climb to its limit, then its requests fail",
+            30,
+            above("inventory.open_fds", ratio=2.0),
+            above("inventory.errors_rps", 1.0),
+        ),
+        mitigations=(
+            answered_by(
+                "close-files",
+                "the fix closes every file after use: descriptors fall back and errors stop",
+                20,
+                below("inventory.open_fds", ratio=0.6),
+                below("inventory.errors_rps", 0.2),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Each inventory query appends a line to an audit log through a code path that opens the file and never closes it. Inventory's open file descriptors climb with its traffic until they reach the process's limit; from then on every query fails, and so would every new connection it tries to accept.",
+            why='A process may hold only so many open files and sockets (RLIMIT_NOFILE, `ulimit -n`; often 1024 by default). A file object that stays referenced is never closed by the garbage collector, so each leaked one keeps its descriptor for ever. At the limit, `open()`, `accept()` and `socket()` fail with EMFILE ("Too many open files") whatever the cause, so the leak in one code path breaks all the others.',
+            what_to_look_at="`inventory.open_fds` climbs in step with inventory's request rate and flattens at `sdlab_fd_limit`; `inventory.errors_rps` jumps at that moment, and the logs name the error: `[Errno 24] Too many open files`. Memory and CPU stay flat: only this saturation metric shows the leak before it bites.",
+            how_systems_answer="Close what you open (`with` blocks, try-with-resources, `defer`), find leaks with `lsof -p` or `/proc/PID/fd`, alert on open descriptors as a share of the limit, set the limit deliberately (systemd `LimitNOFILE`, container ulimits), and recycle workers until the fix ships.",
+            further_reading=(
+                "[getrlimit(2): RLIMIT_NOFILE](https://man7.org/linux/man-pages/man2/getrlimit.2.html)",
+                "[Python: the with statement](https://docs.python.org/3/reference/compound_stmts.html#the-with-statement)",
+                "[lsof(8)](https://man7.org/linux/man-pages/man8/lsof.8.html)",
+            ),
+        ),
+        load_rps=20,
+    ),
+]

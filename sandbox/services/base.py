@@ -18,6 +18,7 @@ from aiohttp import web
 from sandbox.httpclient import ConnectionFailed, Pool
 from sandbox.knobs import knobs_fingerprint, knobs_for
 from sandbox.mechanisms import Bulkhead, CircuitBreaker, Rejected, RetryBudget, backoff_delay
+from sandbox.resolver import DOMAIN, Resolver
 from sandbox.telemetry import LogRing, ServiceMetrics, new_span_id, new_trace_id, traceparent_parse
 from sandbox.topology import Topology
 from sandbox.tracing import Tracing
@@ -52,6 +53,7 @@ class Dependency:
         self.bulkhead = Bulkhead(0)
         self.budget = RetryBudget(0.0)
         self.budget_ratio = 0.0
+        self.resolver: Resolver | None = None
 
     def knob(self, name: str) -> Any:
         return self.service.knobs[name]
@@ -66,7 +68,32 @@ class Dependency:
                 asyncio.get_running_loop().create_task(old.close())
             self.pool = Pool.for_url(self.base_url, limit=size)
             self.pool_size = size
+            self._resolver_attach(self.pool)
+        self.pool.keep_alive = not self.knob("client_connection_per_call")
         return self.pool
+
+    # infra helpers' scenarios: dns-failure (the dependency is reached by name)
+    def _resolver_attach(self, pool: Pool) -> None:
+        if self.resolver is None:
+            counter = self.service.metrics.counter(
+                "sdlab_dns_lookups",
+                "Name lookups, by outcome.",
+                ["service", "dependency", "outcome"],
+            )
+            service, dependency = self.service.name, self.name
+            self.resolver = Resolver(
+                {f"{self.name}.{DOMAIN}": pool.host},
+                lambda outcome: counter.labels(service, dependency, outcome).inc(),
+            )
+            self._resolver_configure()
+        pool.host = f"{self.name}.{DOMAIN}"
+        pool.resolve = self.resolver.resolve
+
+    def _resolver_configure(self) -> None:
+        if self.resolver is not None:
+            self.resolver.delay_s = float(self.knob("dns_delay_ms")) / 1000
+            self.resolver.failure_ratio = float(self.knob("dns_failure_ratio"))
+            self.resolver.ttl_s = float(self.knob("dns_cache_ttl_s"))
 
     def _configure(self) -> None:
         self.breaker.threshold = float(self.knob("client_breaker_threshold"))
@@ -76,6 +103,7 @@ class Dependency:
         if ratio != self.budget_ratio:
             self.budget = RetryBudget(ratio)
             self.budget_ratio = ratio
+        self._resolver_configure()
 
     async def call(
         self,

@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.mechanisms import SingleFlight, TokenBucket, TTLCache
-from sandbox.services.base import DependencyError, Service
+from sandbox.mechanisms import Pool, Rejected, SingleFlight, TokenBucket, TTLCache
+from sandbox.services.base import DependencyError, Handler, Service
 from sandbox.services.freshness import Freshness
 
 
@@ -58,13 +58,47 @@ class Gateway(Service):
             ["service"],
         )
         self.losers: set[asyncio.Future[Any]] = set()  # hedges' slower copies, left to finish
+        self.workers: Pool[int] | None = None
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.get("/products/{sku}", self.product),
-            web.post("/orders", self.order),
-            web.get("/search", self.search),
+            web.get("/products/{sku}", self.on_worker(self.product)),
+            web.post("/orders", self.on_worker(self.order)),
+            web.get("/search", self.on_worker(self.search)),
         ]
+
+    def on_worker(self, handler: Handler) -> Handler:
+        """With `server_workers` set, every route shares that many workers, as a server's
+        thread pool does: a request waits for a free one, and past the wait gets a 503."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            size = int(self.knobs["server_workers"])
+            if size <= 0:
+                return await handler(request)
+            wait_s = float(self.knobs["server_worker_wait_ms"]) / 1000
+            if self.workers is None or self.workers.size != size:
+                self.workers = Pool(list(range(size)), wait_s)
+            workers = self.workers
+            workers.timeout_s = wait_s
+            try:
+                worker = await workers.acquire()
+            except Rejected:
+                self.metrics.pool_timeouts.labels(self.name, "workers").inc()
+                raise web.HTTPServiceUnavailable(
+                    text='{"message": "no free worker"}', content_type="application/json"
+                ) from None
+            self.workers_gauges(workers)
+            try:
+                return await handler(request)
+            finally:
+                workers.release(worker)
+                self.workers_gauges(workers)
+
+        return handle
+
+    def workers_gauges(self, workers: Pool[int]) -> None:
+        self.metrics.pool_in_use.labels(self.name, "workers").set(workers.in_use)
+        self.metrics.pool_waiting.labels(self.name, "workers").set(len(workers.waiters))
 
     def admit(self) -> None:
         rate = float(self.knobs["rate_limit_rps"])

@@ -4,9 +4,11 @@ queries, an index on products.sku that can be dropped and added back."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,9 +17,18 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from sandbox.knobs import knobs_fingerprint
 from sandbox.mechanisms import Pool, Rejected
-from sandbox.services.base import GAUGE_PERIOD_S, Service, disk_quota_bytes, disk_used_bytes
+from sandbox.services.base import (
+    GAUGE_PERIOD_S,
+    Service,
+    data_dir,
+    disk_quota_bytes,
+    disk_used_bytes,
+)
+from sandbox.services.descriptors import Descriptors
 from sandbox.services.reservations import Reservations, VersionConflict
+from sandbox.services.warmup import STARTUP_KNOBS, PriceTable
 
 T = TypeVar("T")
 PRODUCTS = 60_000
@@ -62,7 +73,7 @@ class Inventory(Service):
         super().__init__(*args, **kwargs)
         self.database = database
         self.pool: Pool[sqlite3.Connection] | None = None
-        self.threads = ThreadPoolExecutor(max_workers=int(self.knobs["threadpool_size"]))
+        self.threads = ThreadPoolExecutor(max_workers=self.threads_wanted())
         self.threads_busy = 0
         self.threads_queued = 0
         self.queries = self.metrics.counter(
@@ -82,10 +93,22 @@ class Inventory(Service):
         self.thread_queued = self.metrics.gauge(
             "sdlab_threadpool_queued", "Work waiting for a thread.", ["service"]
         )
+        self.thread_size = self.metrics.gauge(
+            "sdlab_threadpool_size", "Threads the pool may run at once.", ["service"]
+        )
+        self.thread_size.labels(self.name).set(self.threads_wanted())
         self.search_comparisons = self.metrics.counter(
             "sdlab_search_comparisons",
             "Comparisons made ranking search results.",
             ["service"],
+        )
+        self.price_table = PriceTable(
+            self.name, self.metrics, self.connect, Path(data_dir()) / "inventory-startup.json"
+        )
+        self.knobs.update(self.price_table.startup_knobs())
+        self.metrics.knobs_fingerprint.labels(self.name).set(knobs_fingerprint(self.knobs))
+        self.descriptors = Descriptors(
+            self.name, self.metrics, os.path.join(data_dir(), "inventory-audit.log")
         )
         # Connections a transaction forgot to give back: (since, pool, connection).
         self.abandoned: list[tuple[float, Pool[sqlite3.Connection], sqlite3.Connection]] = []
@@ -98,6 +121,16 @@ class Inventory(Service):
             ["service", "pool"],
         )
         self.reservations = Reservations(self)  # concurrency scenarios: how stock is taken
+
+    async def _health(self, request: web.Request) -> web.Response:
+        """Not ready while warming up behind the readiness gate."""
+        warming = self.price_table.warming
+        if warming is not None and not warming.done():
+            return web.json_response({"service": self.name, "ok": False}, status=503)
+        return await super()._health(request)
+
+    def threads_wanted(self) -> int:
+        return max(int(self.knobs["threadpool_size"]), int(self.knobs["threadpool_floor"]))
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -131,18 +164,24 @@ class Inventory(Service):
         await self.index_apply()
         self.background.append(asyncio.create_task(self.gauges()))
         await self.reservations.start()
+        self.price_table.start(self.knobs)
 
     async def on_knobs(self, changed: dict[str, Any]) -> None:
         if "db_pool_size" in changed:
             self.pool_build()
         if "db_pool_timeout_ms" in changed and self.pool is not None:
             self.pool.timeout_s = float(self.knobs["db_pool_timeout_ms"]) / 1000
-        if "threadpool_size" in changed:
+        if "threadpool_size" in changed or "threadpool_floor" in changed:
             old = self.threads
-            self.threads = ThreadPoolExecutor(max_workers=int(self.knobs["threadpool_size"]))
+            self.threads = ThreadPoolExecutor(max_workers=self.threads_wanted())
             old.shutdown(wait=False)
+            self.thread_size.labels(self.name).set(self.threads_wanted())
         if "db_index" in changed:
             await self.index_apply()
+        if {"fd_limit", "fd_leak_per_query", "fd_leak_fixed"} & set(changed):
+            self.descriptors.apply(self.knobs)
+        if set(STARTUP_KNOBS) & set(changed):
+            self.price_table.startup_knobs_save(self.knobs)
         if "db_leak_ratio" in changed and not self.knobs["db_leak_ratio"]:
             # The leak switched off stands for the fix deployed: a fresh process has them all.
             for _, pool, connection in self.abandoned:
@@ -173,6 +212,7 @@ class Inventory(Service):
                 self.metrics.pool_waiting.labels(self.name, "db").set(len(self.pool.waiters))
             self.thread_busy.labels(self.name).set(self.threads_busy)
             self.thread_queued.labels(self.name).set(self.threads_queued)
+            self.descriptors.count()
             await asyncio.sleep(GAUGE_PERIOD_S)
 
     def abandoned_reclaim(self) -> None:
@@ -193,10 +233,28 @@ class Inventory(Service):
             self.reclaimed.labels(self.name, "db").inc()
         self.abandoned = kept
 
+    def bad_config_check(self) -> None:
+        """A bad config read on the Nth request kills the process: a real exit, the
+        supervisor restarts it (with backoff) and the same config kills it again."""
+        after = int(self.knobs["bad_config_crash_after"])
+        if not after or self.knobs["config_rollback"] or self.served < after:
+            return
+        fatal = {
+            "level": "error",
+            "service": self.name,
+            "message": "fatal: invalid config: pool timeout 'ten' is not a number",
+            "served": self.served,
+        }
+        sys.stderr.write(json.dumps(fatal) + "\n")
+        sys.stderr.flush()
+        os._exit(78)  # EX_CONFIG
+
     async def run(self, query: str, work: Callable[[sqlite3.Connection], T]) -> T:
         """Borrows a connection from the pool, runs `work` on a pool thread, gives it back."""
         if self.abandoned:
             self.abandoned_reclaim()
+        self.bad_config_check()
+        self.descriptors.audit(self.knobs, f"{self.now():.3f} {query}")
         pool = self.pool
         if pool is None:
             raise Rejected("the database pool is not open yet")
@@ -253,8 +311,9 @@ class Inventory(Service):
         )
         if row is None:
             return web.json_response({"message": f"no product {sku}"}, status=404)
+        price = await self.price_table.price(self.knobs, sku, row[3])
         return web.json_response(
-            {"sku": row[0], "name": row[1], "stock": row[2], "price_cents": row[3]}
+            {"sku": row[0], "name": row[1], "stock": row[2], "price_cents": price}
         )
 
     async def reserve(self, request: web.Request) -> web.Response:
