@@ -51,6 +51,14 @@ def test_the_catalog_holds_the_first_sixteen():
     assert set(SCENARIOS) >= FIRST_SIXTEEN
 
 
+def test_every_category_holds_at_least_five_scenarios():
+    counts = {category: 0 for category in CATEGORIES}
+    for scenario in SCENARIOS.values():
+        counts[scenario.category] += 1
+    assert all(count >= 5 for count in counts.values()), counts
+    assert len(SCENARIOS) >= 50
+
+
 @pytest.mark.parametrize("slug", sorted(SCENARIOS))
 def test_scenario_spec_is_complete(slug):
     scenario = SCENARIOS[slug]
