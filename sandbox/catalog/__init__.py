@@ -3,6 +3,7 @@
 from sandbox.catalog import (
     caching,
     database,
+    database_locks,
     http,
     infrastructure,
     latency,
@@ -24,6 +25,7 @@ _MODULES = (
     performance,
     database,
     caching,
+    database_locks,  # dbperf: deadlock, row-lock-contention
 )
 SCENARIOS: dict[str, Scenario] = {s.slug: s for module in _MODULES for s in module.SCENARIOS}
 

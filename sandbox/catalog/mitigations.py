@@ -197,4 +197,30 @@ MITIGATION_LIST += [
     ),
 ]
 
+# dbperf: n-plus-one-query, deadlock, row-lock-contention, serialization-overhead,
+# lock-contention, gc-pause
+MITIGATION_LIST += [
+    Mitigation(
+        slug="eager-loading",
+        title="Eager loading",
+        summary="Load the details of every listed item in one batched query (IN (...)), "
+        "not one query per item.",
+        apply=lambda p: {"inventory": {"listing_batched": True}},
+    ),
+    Mitigation(
+        slug="lock-ordering",
+        title="One lock order, and retry",
+        summary="Every transaction takes its locks at the start in the same order (products, "
+        "then the ledger), so waits are a queue, never a cycle: a lock timeout sized for a "
+        "queue, and a retry for a transaction that still runs out of it.",
+        apply=lambda p: {
+            "inventory": {
+                "ledger_ordered": True,
+                "ledger_lock_timeout_ms": 2000,
+                "db_deadlock_retries": 3,
+            }
+        },
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

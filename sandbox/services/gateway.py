@@ -89,7 +89,11 @@ class Gateway(Service):
 
     async def fetch(self, sku: str, trace: tuple[str, str]) -> Any:
         self.backend_fetches.labels(self.name, "hot" if sku == "1" else "other").inc()
-        return await self.dependencies["inventory"].call("GET", f"/stock/{sku}", trace=trace)
+        # Sparse fieldsets: only what the product page shows (serialization-overhead).
+        fields = "?fields=sku,name,stock,price_cents" if self.knobs["field_selection"] else ""
+        return await self.dependencies["inventory"].call(
+            "GET", f"/stock/{sku}{fields}", trace=trace
+        )
 
     async def order(self, request: web.Request) -> web.Response:
         self.admit()

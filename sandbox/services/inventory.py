@@ -4,11 +4,12 @@ queries, an index on products.sku that can be dropped and added back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +17,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from sandbox.mechanisms import Pool, Rejected
+from sandbox.services import stock_transactions as txn
 from sandbox.services.base import GAUGE_PERIOD_S, Service, disk_quota_bytes, disk_used_bytes
+from sandbox.services.inprocess import GcPressure, LockTable
+from sandbox.services.product_answer import product_answer
 
 T = TypeVar("T")
 PRODUCTS = 60_000
@@ -96,6 +100,13 @@ class Inventory(Service):
             "Abandoned connections the pool took back.",
             ["service", "pool"],
         )
+        # dbperf scenarios: transactions, in-process lock, GC pauses, payload size
+        self.transactions = txn.TransactionMetrics(self.metrics)
+        self.locks = LockTable(self.metrics)
+        self.gc_pressure = GcPressure(self.metrics)
+        self.response_bytes = self.metrics.counter(
+            "sdlab_response_bytes", "Bytes of the answers sent, by route.", ["service", "route"]
+        )
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -140,6 +151,10 @@ class Inventory(Service):
             old.shutdown(wait=False)
         if "db_index" in changed:
             await self.index_apply()
+        if changed.keys() & {"stock_ledger", "hot_row_txn_ms"}:
+            await self.tables_prepare()
+        if changed.keys() & {"gc_heap_objects", "gc_freeze"}:
+            self.gc_pressure.configure(int(self.knobs["gc_heap_objects"]), self.knobs["gc_freeze"])
         if "db_leak_ratio" in changed and not self.knobs["db_leak_ratio"]:
             # The leak switched off stands for the fix deployed: a fresh process has them all.
             for _, pool, connection in self.abandoned:
@@ -161,6 +176,25 @@ class Inventory(Service):
         self.logs.log(
             "info", "index " + ("created" if wanted else "dropped"), table="products", column="sku"
         )
+
+    async def tables_prepare(self) -> None:
+        """The ledger's file and table, and the shop's counter row, made once when needed."""
+        db = self.connect()
+
+        def prepare() -> None:
+            if self.knobs["stock_ledger"]:
+                txn.ledger_prepare(db, self.ledger_path)
+            if self.knobs["hot_row_txn_ms"]:
+                txn.counter_prepare(db)
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, prepare)
+        finally:
+            db.close()
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.database.with_name("ledger.db")
 
     async def gauges(self) -> None:
         while True:
@@ -194,6 +228,7 @@ class Inventory(Service):
         """Borrows a connection from the pool, runs `work` on a pool thread, gives it back."""
         if self.abandoned:
             self.abandoned_reclaim()
+        self.gc_pressure.churn(int(self.knobs["gc_churn_objects"]))
         pool = self.pool
         if pool is None:
             raise Rejected("the database pool is not open yet")
@@ -242,17 +277,31 @@ class Inventory(Service):
 
     async def stock(self, request: web.Request) -> web.Response:
         sku = request.match_info["sku"]
-        row = await self.run(
-            "stock",
-            lambda db: db.execute(
-                "SELECT sku, name, stock, price_cents FROM products WHERE sku = ?", (sku,)
-            ).fetchone(),
-        )
+        async with self.price_rules(sku):
+            row = await self.run(
+                "stock",
+                lambda db: db.execute(
+                    "SELECT sku, name, stock, price_cents FROM products WHERE sku = ?", (sku,)
+                ).fetchone(),
+            )
         if row is None:
             return web.json_response({"message": f"no product {sku}"}, status=404)
-        return web.json_response(
-            {"sku": row[0], "name": row[1], "stock": row[2], "price_cents": row[3]}
-        )
+        body = product_answer(row, request.query.get("fields"), int(self.knobs["payload_history"]))
+        self.response_bytes.labels(self.name, "/stock/{sku}").inc(len(body))
+        return web.Response(body=body, content_type="application/json")
+
+    def price_rules(self, sku: str) -> Any:
+        """With `lock_hold_ms`, the price rules are read under a lock held across their I/O."""
+        hold = float(self.knobs["lock_hold_ms"])
+        if hold <= 0:
+            return contextlib.nullcontext()
+        return self.locked_io(sku, hold)
+
+    @contextlib.asynccontextmanager
+    async def locked_io(self, sku: str, hold_ms: float) -> AsyncIterator[None]:
+        async with self.locks.held(sku, int(self.knobs["lock_stripes"])):
+            await asyncio.sleep(hold_ms / 1000)  # waits on I/O, holding the lock
+            yield
 
     async def reserve(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -266,7 +315,17 @@ class Inventory(Service):
             )
             return cursor.fetchone()
 
-        row = await self.run("reserve", work)
+        if self.knobs["hot_row_txn_ms"]:
+            work = lambda db: txn.reserve_with_hot_row(  # noqa: E731
+                db, sku, quantity, self.knobs, self.transactions
+            )
+        elif self.knobs["stock_ledger"]:
+            ledger = self.ledger_path
+            work = lambda db: txn.reserve_with_ledger(  # noqa: E731
+                self.ledger_ready(db, ledger), sku, quantity, self.knobs, self.transactions
+            )
+        async with self.price_rules(sku):
+            row = await self.run("reserve", work)
         if row is None:
             return web.json_response({"message": f"not enough stock of {sku}"}, status=409)
         return web.json_response({"sku": sku, "stock": row[0]})
@@ -286,6 +345,16 @@ class Inventory(Service):
                 (str(body["sku"]), int(body["quantity"]), self.now()),
             )
 
+        if self.knobs["stock_ledger"]:
+            plain, ledger = work, self.ledger_path
+            work = lambda db: txn.ship_with_ledger(  # noqa: E731
+                self.ledger_ready(db, ledger),
+                str(body["sku"]),
+                int(body["quantity"]),
+                lambda: plain(db),
+                self.knobs,
+                self.transactions,
+            )
         try:
             await self.run("ship", work)
         except sqlite3.OperationalError as exc:
@@ -325,4 +394,15 @@ class Inventory(Service):
         ranked = [
             sku for _, sku in sorted(zip(scores, [s for s, _ in rows], strict=True), reverse=True)
         ]
+        shown = int(self.knobs["listing_items"])
+        if shown:
+            details = await txn.listing_details(
+                self.run, ranked[:shown], bool(self.knobs["listing_batched"])
+            )
+            return web.json_response({"results": details, "ranked": len(names)})
         return web.json_response({"results": ranked[:20], "ranked": len(names)})
+
+    @staticmethod
+    def ledger_ready(db: sqlite3.Connection, path: Path) -> sqlite3.Connection:
+        txn.ledger_prepare(db, path)
+        return db
