@@ -130,4 +130,66 @@ SCENARIOS = [
         load_rps=20,
         load_mix={"read_ratio": 0.5},
     ),
+    Scenario(
+        slug="row-lock-contention",
+        category="database",
+        title="A hot row",
+        teaches="Every order updates one shared counter row and keeps its transaction open "
+        "while it works: writers queue on that lock, lock waits climb and order throughput "
+        "stops growing.",
+        parameters=(
+            Parameter(
+                "txn_ms",
+                "int",
+                80,
+                "work each order does inside its transaction, holding the row",
+                10,
+                300,
+                unit="ms",
+            ),
+        ),
+        apply=lambda p: {"inventory": {"hot_row_txn_ms": p["txn_ms"]}},
+        metrics=(*REQUEST_METRICS, *LOCK_METRICS),
+        signature=signature(
+            "writes wait for the hot row's lock: lock waits climb and orders slow down",
+            20,
+            above("inventory.db_lock_wait_ms", 30),
+            above("orders.p95_ms", ratio=2.0),
+        ),
+        mitigations=(
+            answered_by(
+                "short-transactions",
+                "the work is done before the transaction, which now only writes: lock waits fall",
+                20,
+                below("inventory.db_lock_wait_ms", ratio=0.3),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Every order now also increments the shop's order counter, one row "
+            "that all orders share, and computes its loyalty points inside the same "
+            "transaction, after the writes. The row stays locked until the transaction "
+            "commits, so every other order waits for it: writers form a queue on one lock.",
+            why="A lock is held until commit, not until the statement ends. A transaction "
+            "that holds a hot row for `txn_ms` lets at most 1000/`txn_ms` writers through a "
+            "second, whatever the hardware; beyond that, arrivals queue and each waits for all "
+            "in front of it. SQLite locks the whole database for writing, which is what a hot "
+            "row becomes in PostgreSQL or InnoDB: one lock every writer needs.",
+            what_to_look_at="`inventory.db_lock_wait_ms` (time a write waits for its lock) "
+            "climbs from almost nothing to tens or hundreds of milliseconds; orders' latency "
+            "(`orders.p95_ms`) follows, and `inventory.reserved_rps` stops growing with "
+            "traffic. CPU stays low: the time is spent waiting, not working.",
+            how_systems_answer="Keep transactions short: do the work (calls, computation) "
+            "before `BEGIN`, and only write inside. Take the hot lock last, just before "
+            "commit. Spread a hot counter over several rows (a sharded counter) or aggregate "
+            "it asynchronously. Set lock timeouts and alert on lock waits "
+            "(`pg_stat_activity` wait events, `pg_locks`, InnoDB lock wait metrics).",
+            further_reading=(
+                "[PostgreSQL: explicit locking](https://www.postgresql.org/docs/current/explicit-locking.html)",
+                "[Google Cloud: distributed (sharded) counters](https://firebase.google.com/docs/firestore/solutions/counters)",
+                "[SQLite: file locking and concurrency](https://www.sqlite.org/lockingv3.html)",
+            ),
+        ),
+        load_rps=20,
+        load_mix={"read_ratio": 0.5},
+    ),
 ]

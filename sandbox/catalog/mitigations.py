@@ -223,4 +223,14 @@ MITIGATION_LIST += [
     ),
 ]
 
+MITIGATION_LIST += [
+    Mitigation(
+        slug="short-transactions",
+        title="Short transactions",
+        summary="Do the work before BEGIN; the transaction only writes and commits, so it "
+        "holds its locks for milliseconds.",
+        apply=lambda p: {"inventory": {"short_transactions": True}},
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
