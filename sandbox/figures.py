@@ -202,9 +202,9 @@ def _dbperf_figures(
     figures["inventory.reserved_rps"] = (
         delta("sdlab_requests_total", service="inventory", route="/reserve", status="200") / dt
     )
-    figures["inventory.response_kb"] = per(
-        delta("sdlab_response_bytes_total"),
-        delta("sdlab_requests_total", service="inventory", route="/stock/{sku}"),
+    figures["inventory.search_response_kb"] = per(
+        delta("sdlab_response_bytes_total", route="/search"),
+        delta("sdlab_requests_total", service="inventory", route="/search"),
         1 / 1024,
     )
     figures["inventory.lock_wait_ms"] = per(

@@ -233,4 +233,14 @@ MITIGATION_LIST += [
     ),
 ]
 
+MITIGATION_LIST += [
+    Mitigation(
+        slug="field-selection",
+        title="Select fields",
+        summary="Callers ask only for the fields they show (a sparse fieldset); the server "
+        "serialises nothing else.",
+        apply=lambda p: {"gateway": {"field_selection": True}},
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

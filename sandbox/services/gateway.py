@@ -89,11 +89,7 @@ class Gateway(Service):
 
     async def fetch(self, sku: str, trace: tuple[str, str]) -> Any:
         self.backend_fetches.labels(self.name, "hot" if sku == "1" else "other").inc()
-        # Sparse fieldsets: only what the product page shows (serialization-overhead).
-        fields = "?fields=sku,name,stock,price_cents" if self.knobs["field_selection"] else ""
-        return await self.dependencies["inventory"].call(
-            "GET", f"/stock/{sku}{fields}", trace=trace
-        )
+        return await self.dependencies["inventory"].call("GET", f"/stock/{sku}", trace=trace)
 
     async def order(self, request: web.Request) -> web.Response:
         self.admit()
@@ -106,7 +102,9 @@ class Gateway(Service):
     async def search(self, request: web.Request) -> web.Response:
         self.admit()
         query = request.query.get("q", "")
+        # Sparse fieldsets: only what the results page shows (serialization-overhead).
+        fields = "&fields=sku,name" if self.knobs["field_selection"] else ""
         result = await self.dependencies["inventory"].call(
-            "GET", f"/search?q={query}", trace=request["trace"]
+            "GET", f"/search?q={query}{fields}", trace=request["trace"]
         )
         return web.json_response(result)

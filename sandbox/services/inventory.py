@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import sqlite3
@@ -20,7 +21,7 @@ from sandbox.mechanisms import Pool, Rejected
 from sandbox.services import stock_transactions as txn
 from sandbox.services.base import GAUGE_PERIOD_S, Service, disk_quota_bytes, disk_used_bytes
 from sandbox.services.inprocess import GcPressure, LockTable
-from sandbox.services.product_answer import product_answer
+from sandbox.services.product_answer import product_record
 
 T = TypeVar("T")
 PRODUCTS = 60_000
@@ -286,9 +287,9 @@ class Inventory(Service):
             )
         if row is None:
             return web.json_response({"message": f"no product {sku}"}, status=404)
-        body = product_answer(row, request.query.get("fields"), int(self.knobs["payload_history"]))
-        self.response_bytes.labels(self.name, "/stock/{sku}").inc(len(body))
-        return web.Response(body=body, content_type="application/json")
+        return web.json_response(
+            {"sku": row[0], "name": row[1], "stock": row[2], "price_cents": row[3]}
+        )
 
     def price_rules(self, sku: str) -> Any:
         """With `lock_hold_ms`, the price rules are read under a lock held across their I/O."""
@@ -400,7 +401,14 @@ class Inventory(Service):
                 self.run, ranked[:shown], bool(self.knobs["listing_batched"])
             )
             return web.json_response({"results": details, "ranked": len(names)})
-        return web.json_response({"results": ranked[:20], "ranked": len(names)})
+        history, results = int(self.knobs["payload_history"]), ranked[:20]
+        if history:
+            named = dict(rows)
+            fields = request.query.get("fields")
+            results = [product_record(sku, named[sku], history, fields) for sku in results]
+        body = json.dumps({"results": results, "ranked": len(names)}).encode()
+        self.response_bytes.labels(self.name, "/search").inc(len(body))
+        return web.Response(body=body, content_type="application/json")
 
     @staticmethod
     def ledger_ready(db: sqlite3.Connection, path: Path) -> sqlite3.Connection:
