@@ -9,6 +9,7 @@ from sandbox.catalog import (
     latency,
     network,
     performance,
+    performance_runtime,
     resilience,
     resources,
 )
@@ -26,6 +27,7 @@ _MODULES = (
     database,
     caching,
     database_locks,  # dbperf: deadlock, row-lock-contention
+    performance_runtime,  # dbperf: lock-contention, gc-pause
 )
 SCENARIOS: dict[str, Scenario] = {s.slug: s for module in _MODULES for s in module.SCENARIOS}
 

@@ -243,4 +243,15 @@ MITIGATION_LIST += [
     ),
 ]
 
+MITIGATION_LIST += [
+    Mitigation(
+        slug="lock-striping",
+        title="Finer-grained locks",
+        summary="Split one lock into many, chosen by a hash of the product, so requests for "
+        "different products no longer wait for each other.",
+        apply=lambda p: {"inventory": {"lock_stripes": p["stripes"]}},
+        parameters=(Parameter("stripes", "int", 64, "locks the one lock becomes", 2, 1024),),
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

@@ -34,6 +34,8 @@ class LockTable:
         self.waiters = metrics.gauge(
             "sdlab_lock_waiters", "Callers waiting for an in-process lock now.", ["service"]
         )
+        for series in (self.wait_seconds, self.acquired, self.waiters):
+            series.labels(self.service)  # exposed from zero
 
     @contextlib.asynccontextmanager
     async def held(self, key: str, stripes: int) -> AsyncIterator[None]:
