@@ -254,4 +254,20 @@ MITIGATION_LIST += [
     ),
 ]
 
+MITIGATION_LIST += [
+    Mitigation(
+        slug="gc-freeze",
+        title="Freeze the long-lived heap, collect less often",
+        summary="gc.freeze() once the long-lived objects are built, so collections no longer "
+        "walk them, and a higher young threshold, so collections (and promotions into full "
+        "ones) are rarer.",
+        apply=lambda p: {"inventory": {"gc_freeze": True, "gc_young_threshold": p["threshold"]}},
+        parameters=(
+            Parameter(
+                "threshold", "int", 10_000, "allocations between young collections", 700, 100_000
+            ),
+        ),
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}

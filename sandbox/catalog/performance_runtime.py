@@ -89,3 +89,100 @@ SCENARIOS = [
         load_rps=30,
     ),
 ]
+
+SCENARIOS += [
+    Scenario(
+        slug="gc-pause",
+        category="performance",
+        title="Garbage collector pauses",
+        teaches="A large heap of long-lived objects and a churn of cyclic garbage make "
+        "Python's cyclic collector stop the whole process for long full collections: the "
+        "tail latency spikes while the median stays.",
+        parameters=(
+            Parameter(
+                "heap_objects",
+                "int",
+                600_000,
+                "long-lived container objects the process keeps (each full collection walks them)",
+                50_000,
+                1_000_000,
+            ),
+            Parameter(
+                "churn_objects",
+                "int",
+                5000,
+                "cyclic objects each request builds and keeps for a few requests",
+                100,
+                20_000,
+            ),
+        ),
+        apply=lambda p: {
+            "inventory": {
+                "gc_heap_objects": p["heap_objects"],
+                "gc_churn_objects": p["churn_objects"],
+            }
+        },
+        metrics=(
+            *REQUEST_METRICS,
+            MetricSpec(
+                "sdlab_gc_pause_seconds",
+                "histogram",
+                "Stop-the-world pauses of the cyclic garbage collector, by generation.",
+                ("service", "generation"),
+            ),
+            MetricSpec(
+                "sdlab_gc_tracked_objects",
+                "gauge",
+                "Objects the garbage collector tracks.",
+                ("service",),
+            ),
+        ),
+        signature=signature(
+            "full collections stop inventory for tens of milliseconds: its p99 jumps",
+            20,
+            above("inventory.gc_full_pause_ms", 40),
+            above("inventory.p99_ms", ratio=3.0),
+        ),
+        mitigations=(
+            answered_by(
+                "gc-freeze",
+                "the long-lived heap is out of the collector's sight and collections are "
+                "rarer: time paused and the p99 fall",
+                20,
+                below("inventory.gc_pause_ms_per_s", ratio=0.6),
+                below("inventory.p99_ms", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Inventory now keeps a large in-process structure of objects that "
+            "point at each other (a cache built once) and builds a tree of cyclic objects for "
+            "every request, kept for the next few requests. Python's cyclic garbage collector "
+            "runs a full collection every few seconds, and each one walks every tracked object "
+            "in the process while nothing else runs.",
+            why="CPython frees most objects by reference counting, but objects in a cycle "
+            "need the cyclic collector. It is generational: young collections are cheap, but "
+            "once enough objects have survived into the oldest generation it collects that "
+            "too, and a full collection's cost grows with everything the process keeps, "
+            "garbage or not. The process is stopped meanwhile: requests that arrive wait, "
+            "so a few requests pay the whole pause and the tail moves while the median "
+            "does not.",
+            what_to_look_at="`inventory.gc_full_pause_ms` (average pause of a full "
+            "collection, from `gc.callbacks`) and `sdlab_gc_pause_seconds` by generation; "
+            "`inventory.p99_ms` jumps while `inventory.p50_ms` barely moves; "
+            "`inventory.gc_pause_ms_per_s` is how much of each second the process spent "
+            "stopped. Latency spikes that line up with GC pauses, at no change in traffic, "
+            "point at the collector.",
+            how_systems_answer="Allocate fewer cyclic objects on hot paths (break cycles, "
+            "use weak references, plain tuples); `gc.freeze()` after start-up moves the "
+            "long-lived heap out of the collector's sight (Instagram does it before forking "
+            "workers); raise the young threshold (`gc.set_threshold`) so fewer collections "
+            "promote short-lived garbage into the old generation, or collect at quiet moments. JVMs answer with concurrent, low-pause collectors (G1, ZGC).",
+            further_reading=(
+                "[Python: the gc module (freeze, callbacks, thresholds)](https://docs.python.org/3/library/gc.html)",
+                "[Instagram Engineering: dismissing Python garbage collection](https://instagram-engineering.com/dismissing-python-garbage-collection-at-instagram-4dca40b29172)",
+                "[CPython developer guide: garbage collector design](https://devguide.python.org/internals/garbage-collector/)",
+            ),
+        ),
+        load_rps=20,
+    ),
+]

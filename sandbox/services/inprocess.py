@@ -104,6 +104,7 @@ class GcPressure:
             "sdlab_gc_tracked_objects", "Objects the garbage collector tracks.", ["service"]
         )
         self.started_at = 0.0
+        self.default_threshold = gc.get_threshold()
         gc.callbacks.append(self.on_gc)
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
@@ -114,9 +115,12 @@ class GcPressure:
         generation = str(info.get("generation", 0))
         self.pause.labels(self.service, generation).observe(seconds)
 
-    def configure(self, heap_objects: int, freeze: bool) -> None:
+    def configure(self, heap_objects: int, freeze: bool, young_threshold: int) -> None:
         """Builds or drops the long-lived heap; gc.freeze() moves it out of the collector's
-        sight (the permanent generation), gc.unfreeze() back."""
+        sight (the permanent generation), gc.unfreeze() back. A higher young threshold
+        means fewer collections, so fewer promotions into full ones."""
+        threshold0, *older = self.default_threshold
+        gc.set_threshold(young_threshold or threshold0, *older)
         if self.frozen:
             gc.unfreeze()
             self.frozen = False

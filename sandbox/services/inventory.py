@@ -154,8 +154,11 @@ class Inventory(Service):
             await self.index_apply()
         if changed.keys() & {"stock_ledger", "hot_row_txn_ms"}:
             await self.tables_prepare()
-        if changed.keys() & {"gc_heap_objects", "gc_freeze"}:
-            self.gc_pressure.configure(int(self.knobs["gc_heap_objects"]), self.knobs["gc_freeze"])
+        if changed.keys() & {"gc_heap_objects", "gc_freeze", "gc_young_threshold"}:
+            k = self.knobs
+            self.gc_pressure.configure(
+                int(k["gc_heap_objects"]), bool(k["gc_freeze"]), int(k["gc_young_threshold"])
+            )
         if "db_leak_ratio" in changed and not self.knobs["db_leak_ratio"]:
             # The leak switched off stands for the fix deployed: a fresh process has them all.
             for _, pool, connection in self.abandoned:
