@@ -94,7 +94,7 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "db_deadlock_retries": Knob(0, "max", "inventory: retries of a transaction that deadlocked"),
     "hot_row_txn_ms": Knob(0.0, "max", "inventory: work an order does holding the hot row"),
     "short_transactions": Knob(False, "any", "inventory: that work before BEGIN, not inside"),
-    "payload_history": Knob(0, "max", "inventory: price-history entries each product carries"),
+    "payload_history": Knob(0, "max", "inventory: price history in each search result"),
     "field_selection": Knob(False, "any", "gateway: ask inventory only for the fields it shows"),
     "lock_hold_ms": Knob(0.0, "sum", "inventory: I/O wait each stock read does inside a lock"),
     "lock_stripes": Knob(1, "max", "inventory: locks that section is split into, by product"),

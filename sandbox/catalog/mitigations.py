@@ -221,9 +221,6 @@ MITIGATION_LIST += [
             }
         },
     ),
-]
-
-MITIGATION_LIST += [
     Mitigation(
         slug="short-transactions",
         title="Short transactions",
@@ -231,9 +228,6 @@ MITIGATION_LIST += [
         "holds its locks for milliseconds.",
         apply=lambda p: {"inventory": {"short_transactions": True}},
     ),
-]
-
-MITIGATION_LIST += [
     Mitigation(
         slug="field-selection",
         title="Select fields",
@@ -241,9 +235,6 @@ MITIGATION_LIST += [
         "serialises nothing else.",
         apply=lambda p: {"gateway": {"field_selection": True}},
     ),
-]
-
-MITIGATION_LIST += [
     Mitigation(
         slug="lock-striping",
         title="Finer-grained locks",
@@ -252,9 +243,6 @@ MITIGATION_LIST += [
         apply=lambda p: {"inventory": {"lock_stripes": p["stripes"]}},
         parameters=(Parameter("stripes", "int", 64, "locks the one lock becomes", 2, 1024),),
     ),
-]
-
-MITIGATION_LIST += [
     Mitigation(
         slug="gc-freeze",
         title="Freeze the long-lived heap, collect less often",

@@ -37,6 +37,20 @@ class LockTable:
         for series in (self.wait_seconds, self.acquired, self.waiters):
             series.labels(self.service)  # exposed from zero
 
+    def section(self, key: str, knobs: dict[str, Any]) -> Any:
+        """With `lock_hold_ms`, the price rules of `key` are read under a lock, held across
+        their I/O; without, no lock at all."""
+        hold_ms = float(knobs["lock_hold_ms"])
+        if hold_ms <= 0:
+            return contextlib.nullcontext()
+        return self.held_across_io(key, int(knobs["lock_stripes"]), hold_ms)
+
+    @contextlib.asynccontextmanager
+    async def held_across_io(self, key: str, stripes: int, hold_ms: float) -> AsyncIterator[None]:
+        async with self.held(key, stripes):
+            await asyncio.sleep(hold_ms / 1000)  # waits on I/O, holding the lock
+            yield
+
     @contextlib.asynccontextmanager
     async def held(self, key: str, stripes: int) -> AsyncIterator[None]:
         if len(self.locks) != stripes:  # resized: callers already queued keep their lock

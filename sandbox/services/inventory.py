@@ -4,13 +4,12 @@ queries, an index on products.sku that can be dropped and added back."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -281,7 +280,7 @@ class Inventory(Service):
 
     async def stock(self, request: web.Request) -> web.Response:
         sku = request.match_info["sku"]
-        async with self.price_rules(sku):
+        async with self.locks.section(sku, self.knobs):
             row = await self.run(
                 "stock",
                 lambda db: db.execute(
@@ -293,19 +292,6 @@ class Inventory(Service):
         return web.json_response(
             {"sku": row[0], "name": row[1], "stock": row[2], "price_cents": row[3]}
         )
-
-    def price_rules(self, sku: str) -> Any:
-        """With `lock_hold_ms`, the price rules are read under a lock held across their I/O."""
-        hold = float(self.knobs["lock_hold_ms"])
-        if hold <= 0:
-            return contextlib.nullcontext()
-        return self.locked_io(sku, hold)
-
-    @contextlib.asynccontextmanager
-    async def locked_io(self, sku: str, hold_ms: float) -> AsyncIterator[None]:
-        async with self.locks.held(sku, int(self.knobs["lock_stripes"])):
-            await asyncio.sleep(hold_ms / 1000)  # waits on I/O, holding the lock
-            yield
 
     async def reserve(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -326,9 +312,9 @@ class Inventory(Service):
         elif self.knobs["stock_ledger"]:
             ledger = self.ledger_path
             work = lambda db: txn.reserve_with_ledger(  # noqa: E731
-                self.ledger_ready(db, ledger), sku, quantity, self.knobs, self.transactions
+                txn.ledger_ready(db, ledger), sku, quantity, self.knobs, self.transactions
             )
-        async with self.price_rules(sku):
+        async with self.locks.section(sku, self.knobs):
             row = await self.run("reserve", work)
         if row is None:
             return web.json_response({"message": f"not enough stock of {sku}"}, status=409)
@@ -352,7 +338,7 @@ class Inventory(Service):
         if self.knobs["stock_ledger"]:
             plain, ledger = work, self.ledger_path
             work = lambda db: txn.ship_with_ledger(  # noqa: E731
-                self.ledger_ready(db, ledger),
+                txn.ledger_ready(db, ledger),
                 str(body["sku"]),
                 int(body["quantity"]),
                 lambda: plain(db),
@@ -412,8 +398,3 @@ class Inventory(Service):
         body = json.dumps({"results": results, "ranked": len(names)}).encode()
         self.response_bytes.labels(self.name, "/search").inc(len(body))
         return web.Response(body=body, content_type="application/json")
-
-    @staticmethod
-    def ledger_ready(db: sqlite3.Connection, path: Path) -> sqlite3.Connection:
-        txn.ledger_prepare(db, path)
-        return db

@@ -68,6 +68,11 @@ def ledger_prepare(db: sqlite3.Connection, path: Path) -> None:
         db.execute(LEDGER_SCHEMA)
 
 
+def ledger_ready(db: sqlite3.Connection, path: Path) -> sqlite3.Connection:
+    ledger_prepare(db, path)
+    return db
+
+
 def counter_prepare(db: sqlite3.Connection) -> None:
     db.execute(COUNTER_SCHEMA)
     db.execute("INSERT OR IGNORE INTO shop_counters (id, orders) VALUES (1, 0)")
