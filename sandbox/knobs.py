@@ -101,7 +101,7 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "gc_heap_objects": Knob(0, "max", "inventory: long-lived cyclic objects the process keeps"),
     "gc_churn_objects": Knob(0, "max", "inventory: cyclic objects each request builds"),
     "gc_freeze": Knob(False, "any", "inventory: gc.freeze() the long-lived heap"),
-    "gc_young_threshold": Knob(0, "max", "inventory: allocations between young collections"),
+    "gc_acyclic": Knob(False, "any", "inventory: per-request objects without back-references"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

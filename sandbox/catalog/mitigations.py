@@ -244,17 +244,12 @@ MITIGATION_LIST += [
         parameters=(Parameter("stripes", "int", 64, "locks the one lock becomes", 2, 1024),),
     ),
     Mitigation(
-        slug="gc-freeze",
-        title="Freeze the long-lived heap, collect less often",
-        summary="gc.freeze() once the long-lived objects are built, so collections no longer "
-        "walk them, and a higher young threshold, so collections (and promotions into full "
-        "ones) are rarer.",
-        apply=lambda p: {"inventory": {"gc_freeze": True, "gc_young_threshold": p["threshold"]}},
-        parameters=(
-            Parameter(
-                "threshold", "int", 10_000, "allocations between young collections", 700, 100_000
-            ),
-        ),
+        slug="break-cycles-and-freeze",
+        title="Break cycles, freeze the long-lived heap",
+        summary="Per-request objects no longer point back at their parents, so reference "
+        "counting frees them and the collector has no garbage to find; gc.freeze() moves the "
+        "long-lived heap out of the collections' sight.",
+        apply=lambda p: {"inventory": {"gc_freeze": True, "gc_acyclic": True}},
     ),
 ]
 

@@ -78,19 +78,19 @@ class Node:
 
     __slots__ = ("children", "parent")
 
-    def __init__(self, parent: Node | None) -> None:
-        self.parent = parent
+    def __init__(self, parent: Node | None, back_reference: bool = True) -> None:
+        self.parent = parent if back_reference else None
         self.children: list[Node] = []
         if parent is not None:
             parent.children.append(self)
 
 
-def tree_build(objects: int) -> Node:
+def tree_build(objects: int, back_references: bool = True) -> Node:
     """About `objects` tracked objects (each node and its child list count)."""
     root = Node(None)
     parent = root
     for i in range(max(1, objects // 2)):
-        child = Node(parent)
+        child = Node(parent, back_references)
         if i % 8 == 7:
             parent = child
     return root
@@ -118,7 +118,6 @@ class GcPressure:
             "sdlab_gc_tracked_objects", "Objects the garbage collector tracks.", ["service"]
         )
         self.started_at = 0.0
-        self.default_threshold = gc.get_threshold()
         gc.callbacks.append(self.on_gc)
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
@@ -129,12 +128,9 @@ class GcPressure:
         generation = str(info.get("generation", 0))
         self.pause.labels(self.service, generation).observe(seconds)
 
-    def configure(self, heap_objects: int, freeze: bool, young_threshold: int) -> None:
+    def configure(self, heap_objects: int, freeze: bool) -> None:
         """Builds or drops the long-lived heap; gc.freeze() moves it out of the collector's
-        sight (the permanent generation), gc.unfreeze() back. A higher young threshold
-        means fewer collections, so fewer promotions into full ones."""
-        threshold0, *older = self.default_threshold
-        gc.set_threshold(young_threshold or threshold0, *older)
+        sight (the permanent generation), gc.unfreeze() back."""
         if self.frozen:
             gc.unfreeze()
             self.frozen = False
@@ -149,7 +145,8 @@ class GcPressure:
             self.frozen = True
         self.heap_objects.labels(self.service).set(len(gc.get_objects()))
 
-    def churn(self, objects: int) -> None:
-        """One request's cyclic garbage, kept for the next few requests."""
+    def churn(self, objects: int, acyclic: bool) -> None:
+        """One request's objects, kept for the next few requests: garbage the cyclic
+        collector must find, or (acyclic) that reference counting frees on its own."""
         if objects > 0:
-            self.recent.append(tree_build(objects))
+            self.recent.append(tree_build(objects, back_references=not acyclic))

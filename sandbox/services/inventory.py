@@ -153,11 +153,9 @@ class Inventory(Service):
             await self.index_apply()
         if changed.keys() & {"stock_ledger", "hot_row_txn_ms"}:
             await self.tables_prepare()
-        if changed.keys() & {"gc_heap_objects", "gc_freeze", "gc_young_threshold"}:
+        if changed.keys() & {"gc_heap_objects", "gc_freeze"}:
             k = self.knobs
-            self.gc_pressure.configure(
-                int(k["gc_heap_objects"]), bool(k["gc_freeze"]), int(k["gc_young_threshold"])
-            )
+            self.gc_pressure.configure(int(k["gc_heap_objects"]), bool(k["gc_freeze"]))
         if "db_leak_ratio" in changed and not self.knobs["db_leak_ratio"]:
             # The leak switched off stands for the fix deployed: a fresh process has them all.
             for _, pool, connection in self.abandoned:
@@ -231,7 +229,7 @@ class Inventory(Service):
         """Borrows a connection from the pool, runs `work` on a pool thread, gives it back."""
         if self.abandoned:
             self.abandoned_reclaim()
-        self.gc_pressure.churn(int(self.knobs["gc_churn_objects"]))
+        self.gc_pressure.churn(int(self.knobs["gc_churn_objects"]), self.knobs["gc_acyclic"])
         pool = self.pool
         if pool is None:
             raise Rejected("the database pool is not open yet")

@@ -26,6 +26,7 @@ AT_ONCE = int(os.environ.get("SIGNATURE_SANDBOXES", "3"))
 ALONE = frozenset(
     {"algorithmic-degradation", "cpu-spike", "resource-starvation", "variable-latency"}
 )
+ALONE |= {"gc-pause"}  # dbperf: the collector's pauses are CPU work, neighbours stretch them
 
 
 class Slots:
