@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 Labels = tuple[tuple[str, str], ...]
@@ -229,7 +229,47 @@ def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> di
     wakeups, claimed = delta("sdlab_queue_wakeups_total"), delta("sdlab_queue_dequeued_total")
     figures["queue.wakeups_per_message"] = wakeups / claimed if claimed > 0 else math.nan
     figures["queue.empty_claims_rps"] = delta("sdlab_queue_empty_claims_total") / dt
+    _dbperf_figures(figures, delta, new, dt, searches)
     return figures
+
+
+# dbperf: n-plus-one, deadlock, row-lock-contention, serialization, lock-contention, gc-pause
+def _dbperf_figures(
+    figures: dict[str, float],
+    delta: Callable[..., float],
+    new: Snapshot,
+    dt: float,
+    searches: float,
+) -> None:
+    def per(total: float, count: float, scale: float = 1.0) -> float:
+        return total / count * scale if count > 0 else 0.0
+
+    listing = delta("sdlab_db_queries_total", query="listing")
+    figures["inventory.queries_per_search"] = per(searches + listing, searches) or math.nan
+    figures["inventory.db_queries_rps"] = delta("sdlab_db_queries_total") / dt
+    figures["inventory.db_lock_wait_ms"] = per(
+        delta("sdlab_db_lock_wait_seconds_total"), delta("sdlab_db_lock_waits_total"), 1000
+    )
+    figures["inventory.deadlocks_rps"] = delta("sdlab_db_deadlocks_total") / dt
+    figures["inventory.transaction_retries_rps"] = delta("sdlab_db_transaction_retries_total") / dt
+    figures["inventory.reserved_rps"] = (
+        delta("sdlab_requests_total", service="inventory", route="/reserve", status="200") / dt
+    )
+    figures["inventory.search_response_kb"] = per(
+        delta("sdlab_response_bytes_total", route="/search"),
+        delta("sdlab_requests_total", service="inventory", route="/search"),
+        1 / 1024,
+    )
+    figures["inventory.lock_wait_ms"] = per(
+        delta("sdlab_lock_wait_seconds_total"), delta("sdlab_lock_acquisitions_total"), 1000
+    )
+    figures["inventory.lock_waiters"] = _sum(new, "sdlab_lock_waiters")
+    figures["inventory.gc_pause_ms_per_s"] = delta("sdlab_gc_pause_seconds_sum") / dt * 1000
+    figures["inventory.gc_full_pause_ms"] = per(
+        delta("sdlab_gc_pause_seconds_sum", generation="2"),
+        delta("sdlab_gc_pause_seconds_count", generation="2"),
+        1000,
+    )
 
 
 def declared_values(

@@ -164,6 +164,24 @@ SERVICE_KNOBS: dict[str, Knob] = {
     "price_table_lazy": Knob(False, "any", "inventory: builds its price list on first use"),
     "price_table_build_ms": Knob(0.0, "sum", "inventory: CPU time one price-list build takes"),
     "warm_before_ready": Knob(False, "any", "inventory: builds it once at start, requests wait"),
+    # dbperf: n-plus-one, deadlock, row-lock-contention, serialization, lock-contention, gc-pause
+    "listing_items": Knob(0, "max", "inventory: search results shown with their details"),
+    "listing_batched": Knob(False, "any", "inventory: load those details in one IN (...) query"),
+    "stock_ledger": Knob(False, "any", "inventory: reserve and ship also write the stock ledger"),
+    "ledger_gap_ms": Knob(0.0, "max", "inventory: work between a transaction's two writes"),
+    "ledger_lock_timeout_ms": Knob(5000.0, "last", "inventory: ledger transactions' lock wait"),
+    "ledger_ordered": Knob(False, "any", "inventory: every transaction locks products first"),
+    "db_deadlock_retries": Knob(0, "max", "inventory: retries of a transaction that deadlocked"),
+    "hot_row_txn_ms": Knob(0.0, "max", "inventory: work an order does holding the hot row"),
+    "short_transactions": Knob(False, "any", "inventory: that work before BEGIN, not inside"),
+    "payload_history": Knob(0, "max", "inventory: price history in each search result"),
+    "field_selection": Knob(False, "any", "gateway: ask inventory only for the fields it shows"),
+    "lock_hold_ms": Knob(0.0, "sum", "inventory: I/O wait each stock read does inside a lock"),
+    "lock_stripes": Knob(1, "max", "inventory: locks that section is split into, by product"),
+    "gc_heap_objects": Knob(0, "max", "inventory: long-lived cyclic objects the process keeps"),
+    "gc_churn_objects": Knob(0, "max", "inventory: cyclic objects each request builds"),
+    "gc_freeze": Knob(False, "any", "inventory: gc.freeze() the long-lived heap"),
+    "gc_acyclic": Knob(False, "any", "inventory: per-request objects without back-references"),
 }
 
 LOADGEN_KNOBS: dict[str, Knob] = {

@@ -5,11 +5,13 @@ from sandbox.catalog import (
     concurrency,
     consistency,  # stale-read, cache-invalidation-race
     database,
+    database_locks,
     http,
     infrastructure,
     latency,
     network,
     performance,
+    performance_runtime,
     resilience,
     resources,
 )
@@ -28,6 +30,8 @@ _MODULES = (
     caching,
     consistency,
     concurrency,  # concurrency: double-write, lost-update, optimistic-locking-collision...
+    database_locks,  # dbperf: deadlock, row-lock-contention
+    performance_runtime,  # dbperf: lock-contention, gc-pause
 )
 SCENARIOS: dict[str, Scenario] = {s.slug: s for module in _MODULES for s in module.SCENARIOS}
 

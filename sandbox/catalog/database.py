@@ -107,4 +107,76 @@ SCENARIOS = [
         ),
         load_rps=20,
     ),
+    # dbperf: n-plus-one-query
+    Scenario(
+        slug="n-plus-one-query",
+        category="database",
+        title="N+1 queries",
+        teaches="A listing that loads each item with its own query makes one query per item: "
+        "every query is fast, but their number grows with the page and the database is busy "
+        "with round trips.",
+        parameters=(
+            Parameter("items", "int", 50, "search results shown with their details", 5, 200),
+        ),
+        apply=lambda p: {"inventory": {"listing_items": p["items"]}},
+        metrics=(
+            *REQUEST_METRICS,
+            MetricSpec(
+                "sdlab_db_queries_total",
+                "counter",
+                "Database queries, by query (listing: the details of listed products).",
+                ("service", "query"),
+            ),
+            MetricSpec(
+                "sdlab_db_query_seconds_total",
+                "counter",
+                "Time in queries, by query.",
+                ("service", "query"),
+            ),
+        ),
+        signature=signature(
+            "each search now makes dozens of queries and the database's query rate climbs, "
+            "while each query stays fast",
+            20,
+            above("inventory.queries_per_search", 20),
+            above("inventory.db_queries_rps", ratio=3.0),
+            below("inventory.query_ms", 5),
+        ),
+        mitigations=(
+            answered_by(
+                "eager-loading",
+                "one IN (...) query loads every listed product: two queries per search",
+                20,
+                below("inventory.queries_per_search", 3),
+                below("inventory.db_queries_rps", ratio=0.5),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Search now shows each result with its details (stock, price), and "
+            "loads them the way an ORM does by default when code walks a list: one `SELECT` per "
+            "product. A search showing fifty products makes fifty-one queries, one after the "
+            "other, each waiting for the previous one's answer.",
+            why="Each query is cheap, so no single one shows up as slow; the cost is their "
+            "number. Every query pays a round trip, a connection checkout, a thread hand-off and "
+            "parsing, and they run in sequence, so a request's time is the sum of them. The "
+            "count grows with the page size and the data, and the database's query rate grows "
+            "with it, crowding out other work.",
+            what_to_look_at="`inventory.queries_per_search` jumps from one to the number of "
+            "items shown plus one; `inventory.db_queries_rps` climbs several-fold at the same "
+            "traffic, while `inventory.query_ms` (time per query) stays low. In a trace, one "
+            "search holds a staircase of identical short database spans.",
+            how_systems_answer="Load related rows in one query: eager loading "
+            "(`select_related`/`prefetch_related` in Django, `joinedload`/`selectinload` in "
+            "SQLAlchemy), a join, or `WHERE id IN (...)`; DataLoader-style batching where "
+            "resolvers fetch one item each. Count queries per request in tests "
+            "(`assertNumQueries`) and watch queries per request in production.",
+            further_reading=(
+                "[Django: select_related and prefetch_related](https://docs.djangoproject.com/en/stable/ref/models/querysets/#prefetch-related)",
+                "[SQLAlchemy: relationship loading techniques](https://docs.sqlalchemy.org/en/20/orm/queryguide/relationships.html)",
+                "[GraphQL DataLoader: batching](https://github.com/graphql/dataloader)",
+            ),
+        ),
+        load_rps=20,
+        load_mix={"search_ratio": 0.25},
+    ),
 ]

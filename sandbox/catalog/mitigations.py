@@ -320,6 +320,62 @@ MITIGATION_LIST += [
     ),
 ]
 
+# dbperf: n-plus-one-query, deadlock, row-lock-contention, serialization-overhead,
+# lock-contention, gc-pause
+MITIGATION_LIST += [
+    Mitigation(
+        slug="eager-loading",
+        title="Eager loading",
+        summary="Load the details of every listed item in one batched query (IN (...)), "
+        "not one query per item.",
+        apply=lambda p: {"inventory": {"listing_batched": True}},
+    ),
+    Mitigation(
+        slug="lock-ordering",
+        title="One lock order, and retry",
+        summary="Every transaction takes its locks at the start in the same order (products, "
+        "then the ledger), so waits are a queue, never a cycle: a lock timeout sized for a "
+        "queue, and a retry for a transaction that still runs out of it.",
+        apply=lambda p: {
+            "inventory": {
+                "ledger_ordered": True,
+                "ledger_lock_timeout_ms": 2000,
+                "db_deadlock_retries": 3,
+            }
+        },
+    ),
+    Mitigation(
+        slug="short-transactions",
+        title="Short transactions",
+        summary="Do the work before BEGIN; the transaction only writes and commits, so it "
+        "holds its locks for milliseconds.",
+        apply=lambda p: {"inventory": {"short_transactions": True}},
+    ),
+    Mitigation(
+        slug="field-selection",
+        title="Select fields",
+        summary="Callers ask only for the fields they show (a sparse fieldset); the server "
+        "serialises nothing else.",
+        apply=lambda p: {"gateway": {"field_selection": True}},
+    ),
+    Mitigation(
+        slug="lock-striping",
+        title="Finer-grained locks",
+        summary="Split one lock into many, chosen by a hash of the product, so requests for "
+        "different products no longer wait for each other.",
+        apply=lambda p: {"inventory": {"lock_stripes": p["stripes"]}},
+        parameters=(Parameter("stripes", "int", 64, "locks the one lock becomes", 2, 1024),),
+    ),
+    Mitigation(
+        slug="break-cycles-and-freeze",
+        title="Break cycles, freeze the long-lived heap",
+        summary="Per-request objects no longer point back at their parents, so reference "
+        "counting frees them and the collector has no garbage to find; gc.freeze() moves the "
+        "long-lived heap out of the collections' sight.",
+        apply=lambda p: {"inventory": {"gc_freeze": True, "gc_acyclic": True}},
+    ),
+]
+
 MITIGATIONS = {m.slug: m for m in MITIGATION_LIST}
 
 # stale-read, cache-invalidation-race, cache-warming-failure, hot-key

@@ -101,4 +101,76 @@ SCENARIOS = [
         load_rps=20,
         load_mix={"search_ratio": 0.25},
     ),
+    # dbperf: serialization-overhead
+    Scenario(
+        slug="serialization-overhead",
+        category="performance",
+        title="Serialising far more than needed",
+        teaches="An answer that carries every field of every object costs CPU to encode and "
+        "decode at every hop and time on the wire, although the caller shows a few fields.",
+        parameters=(
+            Parameter(
+                "history", "int", 200, "price-history entries each listed product carries", 10, 500
+            ),
+        ),
+        apply=lambda p: {"inventory": {"payload_history": p["history"]}},
+        metrics=(
+            *REQUEST_METRICS,
+            MetricSpec(
+                "sdlab_response_bytes_total",
+                "counter",
+                "Bytes of the answers sent, by route.",
+                ("service", "route"),
+            ),
+            MetricSpec(
+                "sdlab_process_cpu_seconds_total",
+                "counter",
+                "CPU time of the service.",
+                ("service",),
+            ),
+        ),
+        signature=signature(
+            "each search answer grows to hundreds of kilobytes; CPU and search latency follow",
+            20,
+            above("inventory.search_response_kb", 100),
+            above("gateway.cpu_ratio", ratio=2.0),
+            above("gateway.p95_ms", ratio=2.0),
+        ),
+        mitigations=(
+            answered_by(
+                "field-selection",
+                "the gateway asks only for the fields it shows: answers shrink to a kilobyte",
+                20,
+                below("inventory.search_response_kb", 5),
+                below("gateway.cpu_ratio", ratio=0.7),
+            ),
+        ),
+        explanation=Explanation(
+            what_happens="Search answers now carry each listed product's whole price history "
+            "(hundreds of entries each), although the results page shows only names. Every "
+            "answer is hundreds of kilobytes of JSON: inventory encodes it, the proxies copy "
+            "it, the gateway decodes and encodes it again, the user decodes it.",
+            why="Serialisation is CPU work proportional to the bytes and objects encoded, and "
+            "it happens at every hop that parses the payload; transfer time grows with the "
+            'bytes too. A response shape that grew field by field ("the client might need '
+            'it") makes every request pay for the largest use case. It shows as CPU and '
+            "latency that grow with payload size while the number of requests stays the same.",
+            what_to_look_at="`inventory.search_response_kb` (average size of a search answer) "
+            "jumps from under a kilobyte to hundreds; `gateway.cpu_ratio` and "
+            "`inventory.cpu_ratio` rise at the same traffic, and `gateway.p95_ms` follows. A "
+            "profile shows time in `json.dumps` and `json.loads`, not in the database.",
+            how_systems_answer="Let callers choose fields (sparse fieldsets, GraphQL "
+            "selections, `fields=` masks as in Google APIs), paginate nested collections, "
+            "send summaries in lists and details on demand, use a compact binary encoding "
+            "(protobuf, MessagePack) where payloads are large, and compress on slow links. "
+            "Track response size per route as a metric.",
+            further_reading=(
+                "[JSON:API: sparse fieldsets](https://jsonapi.org/format/#fetching-sparse-fieldsets)",
+                "[Google APIs: partial responses with field masks](https://cloud.google.com/apis/docs/system-parameters)",
+                "[Azure architecture antipatterns: extraneous fetching](https://learn.microsoft.com/en-us/azure/architecture/antipatterns/extraneous-fetching/)",
+            ),
+        ),
+        load_rps=20,
+        load_mix={"search_ratio": 0.25},
+    ),
 ]

@@ -237,7 +237,9 @@ class Gateway(Service):
     async def search(self, request: web.Request) -> web.Response:
         self.admit()
         query = request.query.get("q", "")
+        # Sparse fieldsets: only what the results page shows (serialization-overhead).
+        fields = "&fields=sku,name" if self.knobs["field_selection"] else ""
         result = await self.dependencies["inventory"].call(
-            "GET", f"/search?q={query}", trace=request["trace"]
+            "GET", f"/search?q={query}{fields}", trace=request["trace"]
         )
         return web.json_response(result)

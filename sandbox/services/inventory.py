@@ -19,6 +19,7 @@ from aiohttp import web
 
 from sandbox.knobs import knobs_fingerprint
 from sandbox.mechanisms import Pool, Rejected
+from sandbox.services import stock_transactions as txn
 from sandbox.services.base import (
     GAUGE_PERIOD_S,
     Service,
@@ -27,6 +28,8 @@ from sandbox.services.base import (
     disk_used_bytes,
 )
 from sandbox.services.descriptors import Descriptors
+from sandbox.services.inprocess import GcPressure, LockTable
+from sandbox.services.product_answer import product_record
 from sandbox.services.reservations import Reservations, VersionConflict
 from sandbox.services.warmup import STARTUP_KNOBS, PriceTable
 
@@ -121,6 +124,13 @@ class Inventory(Service):
             ["service", "pool"],
         )
         self.reservations = Reservations(self)  # concurrency scenarios: how stock is taken
+        # dbperf scenarios: transactions, in-process lock, GC pauses, payload size
+        self.transactions = txn.TransactionMetrics(self.metrics)
+        self.locks = LockTable(self.metrics)
+        self.gc_pressure = GcPressure(self.metrics)
+        self.response_bytes = self.metrics.counter(
+            "sdlab_response_bytes", "Bytes of the answers sent, by route.", ["service", "route"]
+        )
 
     async def _health(self, request: web.Request) -> web.Response:
         """Not ready while warming up behind the readiness gate."""
@@ -182,6 +192,11 @@ class Inventory(Service):
             self.descriptors.apply(self.knobs)
         if set(STARTUP_KNOBS) & set(changed):
             self.price_table.startup_knobs_save(self.knobs)
+        if changed.keys() & {"stock_ledger", "hot_row_txn_ms"}:
+            await self.tables_prepare()
+        if changed.keys() & {"gc_heap_objects", "gc_freeze"}:
+            k = self.knobs
+            self.gc_pressure.configure(int(k["gc_heap_objects"]), bool(k["gc_freeze"]))
         if "db_leak_ratio" in changed and not self.knobs["db_leak_ratio"]:
             # The leak switched off stands for the fix deployed: a fresh process has them all.
             for _, pool, connection in self.abandoned:
@@ -203,6 +218,25 @@ class Inventory(Service):
         self.logs.log(
             "info", "index " + ("created" if wanted else "dropped"), table="products", column="sku"
         )
+
+    async def tables_prepare(self) -> None:
+        """The ledger's file and table, and the shop's counter row, made once when needed."""
+        db = self.connect()
+
+        def prepare() -> None:
+            if self.knobs["stock_ledger"]:
+                txn.ledger_prepare(db, self.ledger_path)
+            if self.knobs["hot_row_txn_ms"]:
+                txn.counter_prepare(db)
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, prepare)
+        finally:
+            db.close()
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.database.with_name("ledger.db")
 
     async def gauges(self) -> None:
         while True:
@@ -255,6 +289,7 @@ class Inventory(Service):
             self.abandoned_reclaim()
         self.bad_config_check()
         self.descriptors.audit(self.knobs, f"{self.now():.3f} {query}")
+        self.gc_pressure.churn(int(self.knobs["gc_churn_objects"]), self.knobs["gc_acyclic"])
         pool = self.pool
         if pool is None:
             raise Rejected("the database pool is not open yet")
@@ -303,12 +338,13 @@ class Inventory(Service):
 
     async def stock(self, request: web.Request) -> web.Response:
         sku = request.match_info["sku"]
-        row = await self.run(
-            "stock",
-            lambda db: db.execute(
-                "SELECT sku, name, stock, price_cents FROM products WHERE sku = ?", (sku,)
-            ).fetchone(),
-        )
+        async with self.locks.section(sku, self.knobs):
+            row = await self.run(
+                "stock",
+                lambda db: db.execute(
+                    "SELECT sku, name, stock, price_cents FROM products WHERE sku = ?", (sku,)
+                ).fetchone(),
+            )
         if row is None:
             return web.json_response({"message": f"no product {sku}"}, status=404)
         price = await self.price_table.price(self.knobs, sku, row[3])
@@ -321,7 +357,8 @@ class Inventory(Service):
         sku, quantity = str(body["sku"]), int(body["quantity"])
         request_id = str(body["request_id"]) if body.get("request_id") else None
         try:
-            reserved = await self.reservations.reserve(sku, quantity, request_id)
+            async with self.locks.section(sku, self.knobs):
+                reserved = await self.reservations.reserve(sku, quantity, request_id)
         except VersionConflict:
             return web.json_response({"message": f"{sku} kept changing; try again"}, status=409)
         except sqlite3.OperationalError as exc:
@@ -353,6 +390,16 @@ class Inventory(Service):
                 (str(body["sku"]), int(body["quantity"]), self.now()),
             )
 
+        if self.knobs["stock_ledger"]:
+            plain, ledger = work, self.ledger_path
+            work = lambda db: txn.ship_with_ledger(  # noqa: E731
+                txn.ledger_ready(db, ledger),
+                str(body["sku"]),
+                int(body["quantity"]),
+                lambda: plain(db),
+                self.knobs,
+                self.transactions,
+            )
         try:
             await self.run("ship", work)
         except sqlite3.OperationalError as exc:
@@ -392,4 +439,17 @@ class Inventory(Service):
         ranked = [
             sku for _, sku in sorted(zip(scores, [s for s, _ in rows], strict=True), reverse=True)
         ]
-        return web.json_response({"results": ranked[:20], "ranked": len(names)})
+        shown = int(self.knobs["listing_items"])
+        if shown:
+            details = await txn.listing_details(
+                self.run, ranked[:shown], bool(self.knobs["listing_batched"])
+            )
+            return web.json_response({"results": details, "ranked": len(names)})
+        history, results = int(self.knobs["payload_history"]), ranked[:20]
+        if history:
+            named = dict(rows)
+            fields = request.query.get("fields")
+            results = [product_record(sku, named[sku], history, fields) for sku in results]
+        body = json.dumps({"results": results, "ranked": len(names)}).encode()
+        self.response_bytes.labels(self.name, "/search").inc(len(body))
+        return web.Response(body=body, content_type="application/json")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sandbox.services import stock_transactions as txn
 from sandbox.services.base import GAUGE_PERIOD_S, IDLE_S, disk_quota_bytes, disk_used_bytes
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class Reservations:
 
     async def reserve(self, sku: str, quantity: int, request_id: str | None) -> Reserved | None:
         """None when there is not enough stock; raises VersionConflict when retries ran out."""
+        if self.knobs["hot_row_txn_ms"] or self.knobs["stock_ledger"]:
+            return await self.locking_transaction(sku, quantity)
         if not self.knobs["stock_single_writer"]:
             return await self.attempts(sku, quantity, request_id)
         # One writer per product at a time: the others wait their turn instead of colliding.
@@ -109,6 +112,23 @@ class Reservations:
                 self.writers[sku] = (lock, users - 1)
             else:
                 del self.writers[sku]  # nobody holds or awaits it: the table stays small
+
+    async def locking_transaction(self, sku: str, quantity: int) -> Reserved | None:
+        """The database scenarios' own transactions (a hot counter row, a second ledger
+        database): how they take their locks is their lesson, so they bypass the modes."""
+        inventory, knobs = self.inventory, self.knobs
+        work: Callable[[sqlite3.Connection], Any]
+        if knobs["hot_row_txn_ms"]:
+            work = lambda db: txn.reserve_with_hot_row(  # noqa: E731
+                db, sku, quantity, knobs, inventory.transactions
+            )
+        else:
+            ledger = inventory.ledger_path
+            work = lambda db: txn.reserve_with_ledger(  # noqa: E731
+                txn.ledger_ready(db, ledger), sku, quantity, knobs, inventory.transactions
+            )
+        row = await inventory.run("reserve", work)
+        return None if row is None else Reserved(int(row[0]))
 
     async def attempts(self, sku: str, quantity: int, request_id: str | None) -> Reserved | None:
         name = self.inventory.name

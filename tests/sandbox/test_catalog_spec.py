@@ -52,7 +52,7 @@ def test_the_catalog_holds_the_first_sixteen():
 
 
 def test_every_category_holds_at_least_five_scenarios():
-    counts = {category: 0 for category in CATEGORIES}
+    counts = dict.fromkeys(CATEGORIES, 0)
     for scenario in SCENARIOS.values():
         counts[scenario.category] += 1
     assert all(count >= 5 for count in counts.values()), counts

@@ -32,6 +32,7 @@ ALONE = frozenset(
         "tail-latency",
     }
 )
+ALONE |= {"gc-pause"}  # dbperf: the collector's pauses are CPU work, neighbours stretch them
 
 
 class Slots:
