@@ -85,7 +85,7 @@ def cache_dir() -> Path:
 
 def database_template() -> Path:
     """The shop's database, built once per machine and copied into every sandbox."""
-    from sandbox.services.inventory import PRODUCTS, SCHEMA_VERSION, database_create
+    from sandbox.services.products_db import PRODUCTS, SCHEMA_VERSION, database_create
 
     path = cache_dir() / f"shop-{PRODUCTS}-{SCHEMA_VERSION}.sqlite3"
     if not path.exists():

@@ -29,44 +29,12 @@ from sandbox.services.base import (
 )
 from sandbox.services.descriptors import Descriptors
 from sandbox.services.inprocess import GcPressure, LockTable
-from sandbox.services.product_answer import product_record
+from sandbox.services.product_answer import product_record, rank
+from sandbox.services.products_db import INDEX_SQL
 from sandbox.services.reservations import Reservations, VersionConflict
 from sandbox.services.warmup import STARTUP_KNOBS, PriceTable
 
 T = TypeVar("T")
-PRODUCTS = 60_000
-SCHEMA_VERSION = 2  # bump when the tables change: the cached template is rebuilt
-INDEX_SQL = "CREATE INDEX IF NOT EXISTS idx_products_sku ON products (sku)"
-
-
-def database_create(path: Path, products: int = PRODUCTS) -> None:
-    """A shop's worth of products: built once, copied into each sandbox."""
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    db = sqlite3.connect(tmp)
-    db.executescript(
-        """
-        PRAGMA journal_mode = WAL;
-        CREATE TABLE products (id INTEGER PRIMARY KEY, sku TEXT NOT NULL, name TEXT NOT NULL,
-                               stock INTEGER NOT NULL, price_cents INTEGER NOT NULL);
-        CREATE TABLE shipments (id INTEGER PRIMARY KEY, sku TEXT NOT NULL,
-                                quantity INTEGER NOT NULL, shipped_at REAL NOT NULL,
-                                label BLOB NOT NULL);
-        """
-    )
-    adjectives = ("red", "blue", "fast", "quiet", "small", "large", "smart", "classic")
-    nouns = ("kettle", "lamp", "chair", "router", "cable", "mug", "desk", "switch")
-    db.executemany(
-        "INSERT INTO products (id, sku, name, stock, price_cents) VALUES (?, ?, ?, ?, ?)",
-        (
-            (i, str(i), f"{adjectives[i % 8]} {nouns[(i // 8) % 8]} {i}", 1_000_000, 100 + i % 9000)
-            for i in range(1, products + 1)
-        ),
-    )
-    db.execute(INDEX_SQL)
-    db.commit()
-    db.close()
-    os.replace(tmp, path)
 
 
 class Inventory(Service):
@@ -418,24 +386,8 @@ class Inventory(Service):
             ).fetchall(),
         )
         names = [name for _, name in rows]
-        if self.knobs["search_algorithm"] == "quadratic":
-            # Ranks by comparing every result with every other: O(n^2) in the result size.
-            comparisons = 0
-            scores = []
-            for a in names:
-                score = 0
-                for b in names:
-                    comparisons += 1
-                    score += len(set(a.split()) & set(b.split()))
-                scores.append(score)
-            self.search_comparisons.labels(self.name).inc(comparisons)
-        else:
-            counts: dict[str, int] = {}
-            for name in names:
-                for word in name.split():
-                    counts[word] = counts.get(word, 0) + 1
-            scores = [sum(counts[w] for w in name.split()) for name in names]
-            self.search_comparisons.labels(self.name).inc(len(names))
+        scores, comparisons = rank(names, str(self.knobs["search_algorithm"]))
+        self.search_comparisons.labels(self.name).inc(comparisons)
         ranked = [
             sku for _, sku in sorted(zip(scores, [s for s, _ in rows], strict=True), reverse=True)
         ]

@@ -1,6 +1,6 @@
-"""What inventory's search answers for each product it lists: with `payload_history`, the
-product's whole price history too, cut to the fields the caller asked for (a sparse
-fieldset) if it did."""
+"""What inventory's search answers: its ranking of the products found (linear, or
+quadratic for algorithmic-degradation) and, with `payload_history`, each product's whole
+price history too, cut to the fields the caller asked for (a sparse fieldset) if it did."""
 
 from __future__ import annotations
 
@@ -26,3 +26,23 @@ def product_record(sku: str, name: str, history: int, fields: str | None) -> dic
     if wanted is not None:
         product = {k: v for k, v in product.items() if k in wanted}
     return product
+
+
+def rank(names: list[str], algorithm: str) -> tuple[list[int], int]:
+    """A score per name (words it shares with the others) and the comparisons it took."""
+    if algorithm == "quadratic":
+        # Compares every result with every other: O(n^2) in the result size.
+        comparisons = 0
+        scores = []
+        for a in names:
+            score = 0
+            for b in names:
+                comparisons += 1
+                score += len(set(a.split()) & set(b.split()))
+            scores.append(score)
+        return scores, comparisons
+    counts: dict[str, int] = {}
+    for name in names:
+        for word in name.split():
+            counts[word] = counts.get(word, 0) + 1
+    return [sum(counts[w] for w in name.split()) for name in names], len(names)

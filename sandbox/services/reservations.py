@@ -19,7 +19,7 @@ from sandbox.services.base import GAUGE_PERIOD_S, IDLE_S, disk_quota_bytes, disk
 if TYPE_CHECKING:
     from sandbox.services.inventory import Inventory
 
-STOCK_INITIAL = 1_000_000  # what inventory's database_create stocks every product with
+STOCK_INITIAL = 1_000_000  # what products_db.database_create stocks every product with
 VERSION_ATTEMPTS = 8  # a version conflict is retried at once, this many times in all
 REPORT_WINDOW_S = 60.0  # the sales report covers the last minute of orders
 SCHEMA = """

@@ -14,20 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sandbox.services.base import burn_cpu
 from sandbox.telemetry import ServiceMetrics
 
 # Knobs a process must know as it starts (before the supervisor's first push): its config file.
 STARTUP_KNOBS = ("price_table_lazy", "price_table_build_ms", "warm_before_ready")
-
-
-def compile_rules(seconds: float) -> None:
-    """Real CPU work measured on this thread's own clock: two builds at once cost twice."""
-    deadline = time.thread_time() + seconds
-    x = 0
-    while time.thread_time() < deadline:
-        for i in range(500):
-            x += i * i
-    _ = x
 
 
 class PriceTable:
@@ -75,7 +66,7 @@ class PriceTable:
                 rows = db.execute("SELECT sku, price_cents FROM products").fetchall()
             finally:
                 db.close()
-            compile_rules(work_ms / 1000)
+            burn_cpu(work_ms / 1000, time.thread_time)  # two builds at once cost twice
             self.prices = dict(rows)
             self.warm.labels(self.service).set(1)
         finally:
