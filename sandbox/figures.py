@@ -200,7 +200,7 @@ def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> di
         delta("sdlab_gateway_stale_reads_total", cause="filled_after_write") / dt
     )
     figures["cache.lease_refusals_rps"] = delta("sdlab_cache_lease_refusals_total") / dt
-    figures["cache.restarts"] = delta("sdlab_cache_restarts_total")
+    figures["cache.flushes"] = delta("sdlab_cache_restarts_total")  # emptied, not restarted
     figures["cache.top_key_share"] = _sum(new, "sdlab_cache_top_key_share")
     l1_hits, l1_reads = (
         delta("sdlab_gateway_l1_reads_total", outcome="hit"),

@@ -308,6 +308,7 @@ class Service:
                 {"message": f"unknown knobs: {', '.join(unknown)}"}, status=422
             )
         changed = {k: v for k, v in given.items() if self.knobs.get(k) != v}
+        before = {k: self.knobs.get(k) for k in changed}
         self.knobs.update(given)
         self.metrics.knobs_fingerprint.labels(self.name).set(knobs_fingerprint(self.knobs))
         for waiter in list(self.knob_waiters):
@@ -319,7 +320,14 @@ class Service:
                 self._renice(int(changed["nice"]))
             if "clock_skew_s" in changed:
                 self._publish_clock()
-            await self.on_knobs(changed)
+            try:
+                await self.on_knobs(changed)
+            except Exception:
+                # Not applied after all: the old values (and their fingerprint) come back, so
+                # the supervisor sends them again and the reaction gets another try.
+                self.knobs.update(before)
+                self.metrics.knobs_fingerprint.labels(self.name).set(knobs_fingerprint(self.knobs))
+                raise
         return web.json_response(self.knobs)
 
     async def _logs(self, request: web.Request) -> web.Response:

@@ -190,8 +190,14 @@ class Cache(Service):
                 for key, entry in self.store.entries.items()
                 if entry.expires_at > now
             ]
-            tmp = self.snapshot_path() + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(saved, f, separators=(",", ":"))
-            os.replace(tmp, self.snapshot_path())
+            try:  # encoded and written off the loop: reads are not held up by the snapshot
+                await asyncio.get_running_loop().run_in_executor(None, self.snapshot_save, saved)
+            except OSError as exc:  # a full disk, say: the next second tries again
+                self.logs.log("warning", "cache snapshot failed", error=str(exc))
             await asyncio.sleep(1.0)
+
+    def snapshot_save(self, saved: list[list[Any]]) -> None:
+        tmp = self.snapshot_path() + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(saved, f, separators=(",", ":"))
+        os.replace(tmp, self.snapshot_path())

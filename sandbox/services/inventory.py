@@ -331,14 +331,18 @@ class Inventory(Service):
             return web.json_response({"message": f"{sku} kept changing; try again"}, status=409)
         except sqlite3.OperationalError as exc:
             self.logs.log("error", "write failed", error=str(exc), trace_id=request["trace"][0])
-            return web.json_response({"message": f"database error: {exc}"}, status=507)
+            # a lock given up on is a busy database (try again), not a full one
+            status = 503 if "locked" in str(exc) or "busy" in str(exc) else 507
+            return web.json_response({"message": f"database error: {exc}"}, status=status)
         if reserved is None:
             return web.json_response({"message": f"not enough stock of {sku}"}, status=409)
         malformed = float(self.knobs["malformed_ratio"])
         if malformed and random.random() < malformed:  # noqa: S311
             # A new version's answer: the reservation is made, the field has another name.
             self.metrics.injected.labels(self.name, "malformed").inc()
-            return web.json_response({"sku": sku, "remaining": {"units": reserved.stock}})
+            return web.json_response(
+                {"sku": sku, "remaining": {"units": reserved.stock}, "replayed": reserved.replayed}
+            )
         return web.json_response(
             {"sku": sku, "stock": reserved.stock, "replayed": reserved.replayed}
         )

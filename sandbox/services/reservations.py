@@ -78,6 +78,7 @@ class Reservations:
         self.writers: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, holders and waiters
         self.audited_id = 0
         self.drift: dict[str, int] = {}
+        self.baselined = False  # a new process's first pass finds old drift: not new losses
 
     @property
     def knobs(self) -> dict[str, Any]:
@@ -97,7 +98,7 @@ class Reservations:
     async def reserve(self, sku: str, quantity: int, request_id: str | None) -> Reserved | None:
         """None when there is not enough stock; raises VersionConflict when retries ran out."""
         if self.knobs["hot_row_txn_ms"] or self.knobs["stock_ledger"]:
-            return await self.locking_transaction(sku, quantity)
+            return await self.locking_transaction(sku, quantity, request_id)
         if not self.knobs["stock_single_writer"]:
             return await self.attempts(sku, quantity, request_id)
         # One writer per product at a time: the others wait their turn instead of colliding.
@@ -113,21 +114,37 @@ class Reservations:
             else:
                 del self.writers[sku]  # nobody holds or awaits it: the table stays small
 
-    async def locking_transaction(self, sku: str, quantity: int) -> Reserved | None:
+    async def locking_transaction(
+        self, sku: str, quantity: int, request_id: str | None
+    ) -> Reserved | None:
         """The database scenarios' own transactions (a hot counter row, a second ledger
-        database): how they take their locks is their lesson, so they bypass the modes."""
+        database): how they take their locks is their lesson, so they bypass the modes;
+        the reservation row is still written in the same transaction."""
         inventory, knobs = self.inventory, self.knobs
-        work: Callable[[sqlite3.Connection], Any]
-        if knobs["hot_row_txn_ms"]:
-            work = lambda db: txn.reserve_with_hot_row(  # noqa: E731
-                db, sku, quantity, knobs, inventory.transactions
+        if knobs["idempotency_keys"] and request_id:
+            # Read before the transaction, not in it: a retry comes long after its first try.
+            first = await inventory.run("reserve", lambda db: reservation_replay(db, request_id))
+            if first is not None:
+                self.outcomes.labels(inventory.name, "replayed").inc()
+                return first
+        full = disk_used_bytes() >= disk_quota_bytes()
+
+        def record(db: sqlite3.Connection, stock: int) -> None:
+            reservation_insert(db, sku, quantity, request_id, stock)
+
+        def work(db: sqlite3.Connection) -> Any:
+            page_cap(db, full)
+            if knobs["hot_row_txn_ms"]:
+                return txn.reserve_with_hot_row(
+                    db, sku, quantity, knobs, inventory.transactions, record
+                )
+            ledger = txn.ledger_ready(db, inventory.ledger_path)
+            return txn.reserve_with_ledger(
+                ledger, sku, quantity, knobs, inventory.transactions, record
             )
-        else:
-            ledger = inventory.ledger_path
-            work = lambda db: txn.reserve_with_ledger(  # noqa: E731
-                txn.ledger_ready(db, ledger), sku, quantity, knobs, inventory.transactions
-            )
+
         row = await inventory.run("reserve", work)
+        self.outcomes.labels(inventory.name, "no-stock" if row is None else "ok").inc()
         return None if row is None else Reserved(int(row[0]))
 
     async def attempts(self, sku: str, quantity: int, request_id: str | None) -> Reserved | None:
@@ -207,10 +224,11 @@ class Reservations:
                 continue
             for sku, drift in found.items():
                 grown = drift - self.drift.get(sku, 0)
-                if grown > 0:
+                if grown > 0 and self.baselined:
                     self.lost_updates.labels(self.inventory.name).inc(grown)
                     self.inventory.logs.log("warning", "stock drift", sku=sku, units=drift)
                 self.drift[sku] = drift
+            self.baselined = True
 
     def reconcile_read(self) -> dict[str, int]:
         """Per product ordered since the last pass: units reserved minus units the stock went
@@ -296,37 +314,56 @@ def reservation_commit(
 ) -> tuple[Reserved | None, int]:
     """One write transaction: the key lookup, the stock, the row. Returns the reservation
     (None: not enough stock) and how many rows now carry its request id."""
-    # As for shipments: a full disk stops the database growing (SQLite answers SQLITE_FULL).
-    pages = db.execute("PRAGMA page_count").fetchone()[0]
-    db.execute(f"PRAGMA max_page_count = {pages if disk_full else 1_073_741_823}")
+    page_cap(db, disk_full)
     db.execute("BEGIN IMMEDIATE")  # the write lock first: two retries cannot both miss the key
     try:
         if idempotent and request_id:
-            row = db.execute(
-                "SELECT stock_after FROM reservations WHERE request_id = ? ORDER BY id LIMIT 1",
-                (request_id,),
-            ).fetchone()
-            if row is not None:
+            first = reservation_replay(db, request_id)
+            if first is not None:
                 db.execute("COMMIT")
-                return Reserved(int(row[0]), replayed=True), 1
+                return first, 1
         stock = take(db)
         if stock is None:
             db.execute("ROLLBACK")
             return None, 0
-        db.execute(
-            "INSERT INTO reservations (request_id, sku, quantity, stock_after, at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (request_id, sku, quantity, stock, time.time()),
-        )
-        copies = 1
-        if request_id:
-            copies = db.execute(
-                "SELECT count(*) FROM reservations WHERE request_id = ?", (request_id,)
-            ).fetchone()[0]
+        copies = reservation_insert(db, sku, quantity, request_id, stock)
         db.execute("COMMIT")
-        return Reserved(stock), int(copies)
+        return Reserved(stock), copies
     except BaseException:
         if db.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
         raise
+
+
+def page_cap(db: sqlite3.Connection, disk_full: bool) -> None:
+    """As for shipments: a full disk stops the database growing (SQLite answers SQLITE_FULL)."""
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages if disk_full else 1_073_741_823}")
+
+
+def reservation_replay(db: sqlite3.Connection, request_id: str) -> Reserved | None:
+    """The reservation already made for this request id, if any."""
+    row = db.execute(
+        "SELECT stock_after FROM reservations WHERE request_id = ? ORDER BY id LIMIT 1",
+        (request_id,),
+    ).fetchone()
+    return None if row is None else Reserved(int(row[0]), replayed=True)
+
+
+def reservation_insert(
+    db: sqlite3.Connection, sku: str, quantity: int, request_id: str | None, stock: int
+) -> int:
+    """Writes the reservation's row; how many rows now carry its request id."""
+    db.execute(
+        "INSERT INTO reservations (request_id, sku, quantity, stock_after, at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (request_id, sku, quantity, stock, time.time()),
+    )
+    if not request_id:
+        return 1
+    return int(
+        db.execute(
+            "SELECT count(*) FROM reservations WHERE request_id = ?", (request_id,)
+        ).fetchone()[0]
+    )

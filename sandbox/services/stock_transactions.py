@@ -118,7 +118,12 @@ def in_transaction(
 
 
 def reserve_with_ledger(
-    db: sqlite3.Connection, sku: str, quantity: int, knobs: dict[str, Any], m: TransactionMetrics
+    db: sqlite3.Connection,
+    sku: str,
+    quantity: int,
+    knobs: dict[str, Any],
+    m: TransactionMetrics,
+    record: Callable[[sqlite3.Connection, int], None] | None = None,
 ) -> Any:
     """Products first, then the ledger: the stock row is locked while the ledger waits."""
     gap_s = float(knobs["ledger_gap_ms"]) / 1000
@@ -137,6 +142,8 @@ def reserve_with_ledger(
             "INSERT INTO ledger.movements (sku, change, reason, at) VALUES (?, ?, 'reserve', ?)",
             (sku, -quantity, time.time()),
         )
+        if row is not None and record is not None:
+            record(db, int(row[0]))  # the order's own row, in the same transaction
         return row
 
     return in_transaction(
@@ -194,7 +201,12 @@ def ship_with_ledger(
 
 
 def reserve_with_hot_row(
-    db: sqlite3.Connection, sku: str, quantity: int, knobs: dict[str, Any], m: TransactionMetrics
+    db: sqlite3.Connection,
+    sku: str,
+    quantity: int,
+    knobs: dict[str, Any],
+    m: TransactionMetrics,
+    record: Callable[[sqlite3.Connection, int], None] | None = None,
 ) -> Any:
     """Every order also counts itself on one shared row, and works while holding it; with
     short transactions the work is done first and the transaction only writes."""
@@ -211,6 +223,8 @@ def reserve_with_hot_row(
             (quantity, sku, quantity),
         ).fetchone()
         db.execute("UPDATE shop_counters SET orders = orders + 1 WHERE id = 1")  # the hot row
+        if row is not None and record is not None:
+            record(db, int(row[0]))  # the order's own row, in the same transaction
         if not short:
             time.sleep(work_s)  # inside the transaction: every other writer waits for it
         return row
