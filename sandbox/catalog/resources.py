@@ -57,7 +57,9 @@ SCENARIOS = [
         title="A memory leak",
         teaches="A leak shows as memory that only climbs; recycling the process caps it until the fix.",
         parameters=(
-            Parameter("leak_kb", "int", 64, "memory kept per gateway request", 1, 4096, unit="KiB"),
+            Parameter(
+                "leak_kb", "int", 128, "memory kept per gateway request", 1, 4096, unit="KiB"
+            ),
         ),
         apply=lambda p: {"gateway": {"leak_kb_per_request": p["leak_kb"]}},
         metrics=(*REQUEST_METRICS, *PROCESS),
