@@ -62,7 +62,7 @@ SCENARIOS = [
             Parameter(
                 "leak_ratio",
                 "float",
-                0.15,  # drains the pool of 8 in about five seconds at the scenario's load
+                0.05,
                 "share of transactions that keep their connection",
                 0.01,
                 1.0,

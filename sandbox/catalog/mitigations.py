@@ -179,7 +179,7 @@ MITIGATION_LIST += [
             Parameter(
                 "after_ms",
                 "int",
-                200,
+                500,
                 "hold time after which it is taken back",
                 100,
                 60_000,
