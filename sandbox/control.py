@@ -109,6 +109,7 @@ class Supervisor:
         self.push_lock = asyncio.Lock()
         self.push_failed = False  # a service did not take its knobs: the sampler tries again
         self.pushes = 0
+        self.intended: dict[str, int] = {}  # service -> fingerprint of the knobs it should run
         self.knob_resends = 0  # knob sets sent again because a service had drifted
         # Until the sandbox ends on purpose (stop or expiry) any end is a failure.
         self.end_reason = UNEXPECTED_END
@@ -334,6 +335,8 @@ class Supervisor:
         async with self.push_lock:
             self.pushes += 1
             effective = self.engine.effective()
+            # What each service should report: computed once per change, not per sample.
+            self.intended = {name: knobs_fingerprint(effective[name]) for name in SERVICES}
             hops: dict[str, dict[str, Any]] = {}
             calls = []
             for target, knobs in effective.items():
@@ -420,10 +423,11 @@ class Supervisor:
     def knobs_reconcile(self, samples: Mapping[str, list[Any]]) -> None:
         """A service whose knobs differ from what it should run with (an update lost to a
         timeout or to a restart racing a push) gets its whole set again at the next sample."""
-        effective = self.engine.effective()
+        if not self.intended:  # nothing pushed yet: nothing to hold the services to
+            return
         for name, result in samples.items():
             reported = next((v for n, _, v in result if n == "sdlab_knobs_fingerprint"), None)
-            if reported is None or int(reported) == knobs_fingerprint(effective[name]):
+            if reported is None or int(reported) == self.intended.get(name):
                 continue
             self.pushed.pop(name, None)
             self.push_failed = True

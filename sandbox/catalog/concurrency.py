@@ -15,6 +15,36 @@ RESERVATIONS = MetricSpec(
     "Reservations asked for, by outcome (ok, replayed, no-stock, conflict).",
     ("service", "outcome"),
 )
+VERSION_CONFLICTS = MetricSpec(
+    "sdlab_version_conflicts_total",
+    "counter",
+    "Writes refused because the row's version changed since it was read.",
+    ("service",),
+)
+
+
+def flash_sale(*, hot_order_ratio: float, check_ms: int) -> tuple[Parameter, ...]:
+    """Most orders on one product, each pausing between its read and its write."""
+    return (
+        Parameter(
+            "hot_order_ratio",
+            "float",
+            hot_order_ratio,
+            "share of orders for one product (a flash sale)",
+            0.3,
+            1.0,
+        ),
+        Parameter(
+            "check_ms",
+            "int",
+            check_ms,
+            "time between reading the stock and writing it back (a price check)",
+            10,
+            300,
+            unit="ms",
+        ),
+    )
+
 
 SCENARIOS = [
     Scenario(
@@ -87,25 +117,7 @@ SCENARIOS = [
         title="Lost updates on a hot product",
         teaches="Two requests that read a value, compute, and write it back overwrite each "
         "other: units are sold but the stock never goes down for them.",
-        parameters=(
-            Parameter(
-                "hot_order_ratio",
-                "float",
-                0.8,
-                "share of orders for one product (a flash sale)",
-                0.3,
-                1.0,
-            ),
-            Parameter(
-                "check_ms",
-                "int",
-                80,
-                "time between reading the stock and writing it back",
-                10,
-                300,
-                unit="ms",
-            ),
-        ),
+        parameters=flash_sale(hot_order_ratio=0.8, check_ms=80),
         apply=lambda p: {
             "inventory": {"stock_write": "read-modify-write", "stock_check_ms": p["check_ms"]},
             "loadgen": {"hot_order_ratio": p["hot_order_ratio"]},
@@ -119,12 +131,7 @@ SCENARIOS = [
                 "Units reserved that the stock never went down by (found by reconciliation).",
                 ("service",),
             ),
-            MetricSpec(
-                "sdlab_version_conflicts_total",
-                "counter",
-                "Writes refused because the row changed since it was read.",
-                ("service",),
-            ),
+            VERSION_CONFLICTS,
         ),
         signature=signature(
             "reconciliation finds units reserved that the stock never went down by",
@@ -167,25 +174,7 @@ SCENARIOS = [
         title="Version conflicts on a hot row",
         teaches="Optimistic locking is cheap while writers rarely meet; on a hot row most "
         "writes lose the race, retry, and lose again.",
-        parameters=(
-            Parameter(
-                "hot_order_ratio",
-                "float",
-                0.9,
-                "share of orders for one product (a flash sale)",
-                0.3,
-                1.0,
-            ),
-            Parameter(
-                "check_ms",
-                "int",
-                60,
-                "time between reading the row and writing it back",
-                10,
-                300,
-                unit="ms",
-            ),
-        ),
+        parameters=flash_sale(hot_order_ratio=0.9, check_ms=60),
         apply=lambda p: {
             "inventory": {"stock_write": "version-check", "stock_check_ms": p["check_ms"]},
             "loadgen": {"hot_order_ratio": p["hot_order_ratio"]},
@@ -193,12 +182,7 @@ SCENARIOS = [
         metrics=(
             *REQUEST_METRICS,
             RESERVATIONS,
-            MetricSpec(
-                "sdlab_version_conflicts_total",
-                "counter",
-                "Writes refused because the row's version changed since it was read.",
-                ("service",),
-            ),
+            VERSION_CONFLICTS,
         ),
         signature=signature(
             "most reservations of the hot product lose a version race and retry",

@@ -117,6 +117,25 @@ def in_transaction(
         db.execute("PRAGMA busy_timeout = 5000")
 
 
+def ledger_transaction(
+    db: sqlite3.Connection,
+    body: Callable[[], Any],
+    name: str,
+    knobs: dict[str, Any],
+    m: TransactionMetrics,
+) -> Any:
+    """A transaction over products and the ledger, with the deadlock scenario's settings."""
+    return in_transaction(
+        db,
+        body,
+        lock_timeout_ms=float(knobs["ledger_lock_timeout_ms"]),
+        retries=int(knobs["db_deadlock_retries"]),
+        name=name,
+        metrics=m,
+        upfront=bool(knobs["ledger_ordered"]),
+    )
+
+
 def reserve_with_ledger(
     db: sqlite3.Connection,
     sku: str,
@@ -146,15 +165,7 @@ def reserve_with_ledger(
             record(db, int(row[0]))  # the order's own row, in the same transaction
         return row
 
-    return in_transaction(
-        db,
-        body,
-        lock_timeout_ms=float(knobs["ledger_lock_timeout_ms"]),
-        retries=int(knobs["db_deadlock_retries"]),
-        name="reserve",
-        metrics=m,
-        upfront=bool(knobs["ledger_ordered"]),
-    )
+    return ledger_transaction(db, body, "reserve", knobs, m)
 
 
 def ship_with_ledger(
@@ -189,15 +200,7 @@ def ship_with_ledger(
         time.sleep(gap_s)
         second()
 
-    in_transaction(
-        db,
-        body,
-        lock_timeout_ms=float(knobs["ledger_lock_timeout_ms"]),
-        retries=int(knobs["db_deadlock_retries"]),
-        name="ship",
-        metrics=m,
-        upfront=bool(knobs["ledger_ordered"]),
-    )
+    ledger_transaction(db, body, "ship", knobs, m)
 
 
 def reserve_with_hot_row(
