@@ -62,7 +62,7 @@ SCENARIOS = [
             Parameter(
                 "leak_ratio",
                 "float",
-                0.05,
+                0.1,
                 "share of transactions that keep their connection",
                 0.01,
                 1.0,

@@ -172,14 +172,15 @@ MITIGATION_LIST += [
     Mitigation(
         slug="reclaim-abandoned",
         title="Reclaim abandoned connections",
-        summary="The pool takes back a connection checked out for too long, logging where "
-        "it leaked, so a leak cannot drain the pool.",
+        summary="The pool takes back a connection checked out for too long, logging the query "
+        "that leaked it, so a leak cannot drain the pool (set too short, it would take "
+        "connections from slow but honest transactions).",
         apply=lambda p: {"inventory": {"db_reclaim_after_ms": p["after_ms"]}},
         parameters=(
             Parameter(
                 "after_ms",
                 "int",
-                500,
+                100,
                 "hold time after which it is taken back",
                 100,
                 60_000,

@@ -81,8 +81,8 @@ class Inventory(Service):
         self.descriptors = Descriptors(
             self.name, self.metrics, os.path.join(data_dir(), "inventory-audit.log")
         )
-        # Connections a transaction forgot to give back: (since, pool, connection).
-        self.abandoned: list[tuple[float, Pool[sqlite3.Connection], sqlite3.Connection]] = []
+        # Connections a transaction forgot to give back: (since, query, pool, connection).
+        self.abandoned: list[tuple[float, str, Pool[sqlite3.Connection], sqlite3.Connection]] = []
         self.connections_leaked = self.metrics.counter(
             "sdlab_pool_leaked", "Connections never given back to a pool.", ["service", "pool"]
         )
@@ -165,9 +165,12 @@ class Inventory(Service):
         if changed.keys() & {"gc_heap_objects", "gc_freeze"}:
             k = self.knobs
             self.gc_pressure.configure(int(k["gc_heap_objects"]), bool(k["gc_freeze"]))
+        if "db_reclaim_after_ms" in changed:
+            self.abandoned_reclaim()
+            self.reclaim_schedule()
         if "db_leak_ratio" in changed and not self.knobs["db_leak_ratio"]:
             # The leak switched off stands for the fix deployed: a fresh process has them all.
-            for _, pool, connection in self.abandoned:
+            for _, _, pool, connection in self.abandoned:
                 if pool is self.pool:
                     pool.release(connection)
                 else:
@@ -217,6 +220,13 @@ class Inventory(Service):
             self.descriptors.count()
             await asyncio.sleep(GAUGE_PERIOD_S)
 
+    def reclaim_schedule(self) -> None:
+        """A reclaim runs when the connection just leaked has been held for the limit, so the
+        pool's waiters get it back on time even when no request comes to trigger it."""
+        after = float(self.knobs["db_reclaim_after_ms"]) / 1000
+        if after > 0:
+            asyncio.get_running_loop().call_later(after + 0.01, self.abandoned_reclaim)
+
     def abandoned_reclaim(self) -> None:
         """With `db_reclaim_after_ms` set, the pool takes back connections held longer than
         that (as Tomcat's removeAbandoned does); a reclaimed connection of an old pool closes."""
@@ -224,15 +234,22 @@ class Inventory(Service):
         if after <= 0:
             return
         now, kept = time.monotonic(), []
-        for since, pool, connection in self.abandoned:
+        for since, query, pool, connection in self.abandoned:
             if now - since < after:
-                kept.append((since, pool, connection))
+                kept.append((since, query, pool, connection))
                 continue
             if pool is self.pool:
                 pool.release(connection)
             else:
                 connection.close()
             self.reclaimed.labels(self.name, "db").inc()
+            self.logs.log(
+                "warning",
+                "abandoned connection reclaimed",
+                pool="db",
+                query=query,
+                held_ms=round((now - since) * 1000),
+            )
         self.abandoned = kept
 
     def bad_config_check(self) -> None:
@@ -296,8 +313,9 @@ class Inventory(Service):
             leak = float(self.knobs["db_leak_ratio"])
             if leak and random.random() < leak:  # noqa: S311
                 # A code path that forgets to close: the connection stays checked out.
-                self.abandoned.append((time.monotonic(), pool, connection))
+                self.abandoned.append((time.monotonic(), query, pool, connection))
                 self.connections_leaked.labels(self.name, "db").inc()
+                self.reclaim_schedule()
             elif self.pool is pool:
                 pool.release(connection)
             else:

@@ -189,3 +189,26 @@ def test_a_service_whose_knobs_drift_gets_them_back(sandbox):
     while time.monotonic() < deadline and knobs_fingerprint_of(client, "inventory") != intended:
         time.sleep(0.5)
     assert knobs_fingerprint_of(client, "inventory") == intended
+
+
+def test_a_reclaimed_connection_is_logged_with_the_query_that_leaked_it(sandbox):
+    """reclaim-abandoned takes a leaked connection back once it has been held for its limit,
+    never before, says which query leaked it, and does so with no request to trigger it."""
+    _, client = sandbox
+    client.load(rate_rps=20)
+    client.scenario_enable("connection-leak", {"leak_ratio": 1.0})  # every query leaks
+    client.mitigation_enable("reclaim-abandoned", {"after_ms": 300})
+    deadline = time.monotonic() + WAIT_S
+    reclaimed: list[dict] = []
+    while time.monotonic() < deadline and not reclaimed:
+        time.sleep(0.5)
+        reclaimed = [
+            line for line in client.logs() if line["message"] == "abandoned connection reclaimed"
+        ]
+    assert reclaimed, client.logs()[-5:]
+    assert all(line["query"] in {"stock", "reserve", "ship", "search"} for line in reclaimed)
+    assert all(line["held_ms"] >= 300 for line in reclaimed), reclaimed[:5]
+    client.load(rate_rps=0)  # the pool empties of leaked connections on its own
+    while time.monotonic() < deadline and client.figures()["inventory.pool_in_use"] > 0:
+        time.sleep(0.5)
+    assert client.figures()["inventory.pool_in_use"] == 0
