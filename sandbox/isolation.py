@@ -61,10 +61,16 @@ What that guarantees:
   CPU is not capped, only lowered to nice 10.
 - Stopping: ``terminate`` leaves no process, so no namespace, and removes the cgroups.
 
-Not guaranteed: when the caller is root, uid 0 inside maps to host uid 0, so host file
-permissions, /dev and global sysctls are not a boundary (the sandbox runs the project's
-own code; run the platform unprivileged where that matters); run_dir shares the host's
-disk, so its size is not capped here.
+Users: a sandbox is root in its own user namespace and, on the host, the user that
+started it. The fork server (sandbox/zygote.py, what LocalBackend uses) goes further when
+root starts it: the sandbox becomes an unprivileged host user (``sandbox_ids()``, nobody
+by default) before anything of it runs, so host root's files are closed to it.
+
+Not guaranteed: ``spawn_isolated`` (util-linux, the fallback where the fork server cannot
+run) started by root maps uid 0 inside to host uid 0, so there host file permissions,
+/dev and global sysctls are not a boundary (the sandbox runs the project's own code; run
+the platform unprivileged where that matters); run_dir shares the host's disk, so its size
+is not capped here.
 
 Setup failures inside exit with 121 (run_dir), 122 (loopback), 123 (hiding host dirs),
 124 (read-only /), 125 (joining the cgroup) or 126 (rlimits); the reason is in the log.
@@ -96,6 +102,7 @@ from typing import Literal
 CgroupVersion = Literal["v1", "v2"]
 
 PARENT_CGROUP = "sdlab"
+SANDBOX_IDS_ENV = "SDLAB_SANDBOX_IDS"
 # Covered, not used: host Unix sockets (PostgreSQL's in /run), other sandboxes, cgroupfs.
 DEFAULT_HIDDEN: tuple[str, ...] = ("/run", "/tmp", "/var/tmp", "/dev/shm", "/sys/fs/cgroup")  # noqa: S108
 _REQUIRED = ("memory", "pids")
@@ -485,6 +492,44 @@ class MountPlan:
     hidden: tuple[Path, ...]
     kept: tuple[Path, ...]
     hidden_inside: tuple[Path, ...]
+
+
+def sandbox_ids() -> tuple[int, int] | None:
+    """The unprivileged host user and group a sandbox becomes when root starts it:
+    ``SDLAB_SANDBOX_IDS`` ("uid:gid"), by default nobody's (65534:65534). None when the
+    starter is not root: its sandboxes already run as its own unprivileged user."""
+    if os.geteuid() != 0:
+        return None
+    text = os.environ.get(SANDBOX_IDS_ENV, "65534:65534")
+    try:
+        uid, _, gid = text.partition(":")
+        ids = (int(uid), int(gid or uid))
+    except ValueError:
+        raise ValueError(f"{SANDBOX_IDS_ENV} must be uid:gid, not {text!r}") from None
+    if 0 in ids:
+        raise ValueError(f"{SANDBOX_IDS_ENV} must name an unprivileged user, not {text!r}")
+    return ids
+
+
+def unsearchable(paths: Iterable[str | os.PathLike[str]], uid: int, gid: int) -> list[Path]:
+    """The directories on the way to `paths` that `uid` and `gid` (and no other group)
+    cannot search, such as /root on the way to a Python installed under it."""
+    found: set[Path] = set()
+    for path in paths:
+        real = Path(os.path.realpath(path))
+        for directory in (*reversed(real.parents), real):
+            info = directory.stat()
+            bit = (
+                stat.S_IXUSR
+                if info.st_uid == uid
+                else stat.S_IXGRP
+                if info.st_gid == gid
+                else stat.S_IXOTH
+            )
+            if not info.st_mode & bit:
+                found.add(directory)
+                break
+    return sorted(found)
 
 
 def mount_plan(

@@ -5,7 +5,10 @@ For each request the zygote forks an outer process, which joins the sandbox's cg
 unshares user, mount, network, PID, UTS and IPC namespaces and forks PID 1; PID 1 hides the
 host's directories, binds its run directory back, makes `/` read-only, brings loopback up
 and becomes the sandbox's supervisor. These are the steps sandbox.isolation performs with
-util-linux's tools, done here with system calls; the guarantees are the same.
+util-linux's tools, done here with system calls; the guarantees are the same, and one more:
+when root runs the zygote, PID 1 makes the host's world as root and then becomes an
+unprivileged host user (the request's `ids`) for good, in a user namespace that maps only
+that user, before the sandbox's own code runs.
 
     python -m sandbox.zygote --socket /path/zygote.sock       (LocalBackend starts it)
 """
@@ -19,6 +22,7 @@ import errno
 import gc
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -34,7 +38,9 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 32, 1024, 2048, 4096
 MS_REC, MS_PRIVATE, MS_RELATIME = 16384, 1 << 18, 1 << 21
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
+MAPPED_WITHIN_S = 10.0  # the outer process waits this long for the zygote to map its ids
 # statvfs flags of a mount, as mount(2) flags: a remount must keep the locked ones.
 ST_TO_MS = {
     1: MS_RDONLY,
@@ -86,7 +92,7 @@ def _pid1(request: dict[str, Any]) -> None:
     kept = [(path, os.open(path, os.O_RDONLY | os.O_DIRECTORY)) for path in request.get("kept", [])]
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for hidden in request["hide"]:
-        _mount("sdlab-hidden", hidden, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        _hide(hidden)
     for path, fd in kept:  # the interpreter and the code, when they live under /tmp
         os.makedirs(path, exist_ok=True)
         _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
@@ -94,14 +100,14 @@ def _pid1(request: dict[str, Any]) -> None:
         locked = sum(ms for st, ms in ST_TO_MS.items() if os.statvfs(path).f_flag & st)
         _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked)
     for hidden in request.get("hidden_inside", []):
-        _mount("sdlab-hidden", hidden, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        _hide(hidden)
     os.makedirs(run_dir, exist_ok=True)
     _mount(f"/proc/self/fd/{run_dir_fd}", run_dir, None, MS_BIND | MS_REC)
     os.close(run_dir_fd)
     locked = sum(ms for st, ms in ST_TO_MS.items() if os.statvfs("/").f_flag & st)
     _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked)
     bring_loopback_up()
-    _lock_the_world()
+    _lock_the_world(request.get("ids"))
     if request.get("rlimits"):
         import resource
 
@@ -118,21 +124,42 @@ def _pid1(request: dict[str, Any]) -> None:
     os._exit(code)
 
 
-def _lock_the_world() -> None:
+def _hide(path: str) -> None:
+    """An empty tmpfs over `path`: /tmp stays writable by all, and every hidden directory
+    can be searched, since the run directory or kept code may lie below it."""
+    mode = os.stat(path).st_mode & 0o7777 | 0o755
+    _mount("sdlab-hidden", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size=1m,mode={mode:o}")
+
+
+def _lock_the_world(ids: list[int] | None) -> None:
     """Enters a user and mount namespace of its own below the ones that made the mounts:
     the kernel then locks every mount, so the sandbox can neither unmount the tmpfs that
     hides the host's directories nor make `/` writable, and holds no capability over its
-    network. No new privileges can be gained by exec either."""
+    network. No new privileges can be gained by exec either.
+
+    With `ids` (a sandbox started by root), the sandbox first becomes that unprivileged
+    host user, which alone is mapped in the new namespace: root inside is then nobody on
+    the host, and host root's files are as closed to it as to any other user."""
+    uid, gid = ids if ids else (0, 0)
+    if ids:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        # A change of user makes a process undumpable, and its /proc files root's: it
+        # could not write its own uid_map below.
+        _check(_libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable")
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # also cleared by the change
     _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare (lock)")
     _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", "0 0 1")
-    _write("/proc/self/gid_map", "0 0 1")
+    _write("/proc/self/uid_map", f"0 {uid} 1")
+    _write("/proc/self/gid_map", f"0 {gid} 1")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
-def _outer(request: dict[str, Any], procs_files: list[str]) -> None:
+def _outer(request: dict[str, Any], procs_files: list[str], mapped: tuple[int, int]) -> None:
     """The outermost process: joins the cgroup before anything forks, unshares, forks PID 1
-    and lives as long as it does (its exit status is PID 1's)."""
+    and lives as long as it does (its exit status is PID 1's). With `ids`, the zygote
+    writes its id maps (`mapped`: it says when, and waits for our word to)."""
     for path in procs_files:
         _write(path, str(os.getpid()))
     os.setsid()
@@ -143,14 +170,26 @@ def _outer(request: dict[str, Any], procs_files: list[str]) -> None:
     os.dup2(log, 2)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
-    os.closerange(3, 65536)  # nothing of the zygote's (its socket, a caller's connection) goes in
+    # Nothing of the zygote's (its socket, a caller's connection) goes in.
+    low, high = sorted(mapped)
+    os.closerange(3, low)
+    os.closerange(low + 1, high)
+    os.closerange(high + 1, 65536)
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
     flags |= CLONE_NEWCGROUP  # after joining the cgroup: the sandbox sees it as its root
     _check(_libc.unshare(flags), "unshare")
-    _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", f"0 {uid} 1")
-    _write("/proc/self/gid_map", f"0 {gid} 1")
+    ask, told = mapped
+    if request.get("ids"):
+        os.write(ask, b"map")  # the zygote maps our root to its own and the sandbox's ids
+        if os.read(told, 2) != b"ok":
+            raise OSError(errno.EPERM, "the zygote did not map the sandbox's user")
+    else:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"0 {uid} 1")
+        _write("/proc/self/gid_map", f"0 {gid} 1")
+    os.close(ask)
+    os.close(told)
     child = os.fork()
     if child == 0:
         try:
@@ -174,16 +213,35 @@ def _outer(request: dict[str, Any], procs_files: list[str]) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
+def _map_ids(pid: int, asked: int, tell: int, ids: list[int]) -> None:
+    """Once the outer process has its user namespace: root inside is root here (PID 1 needs
+    it to hide the host's directories and bind back the kept ones, which root's own
+    directories may hold), and the sandbox's ids are themselves, for PID 1 to become them
+    before anything of the sandbox runs. Only a process with CAP_SETUID here may write a
+    map of two users, so the zygote writes it."""
+    ready, _, _ = select.select([asked], [], [], MAPPED_WITHIN_S)
+    if not ready or os.read(asked, 3) != b"map":
+        return  # it failed before it asked: its own error says why
+    uid, gid = ids
+    _write(f"/proc/{pid}/uid_map", f"0 0 1\n{uid} {uid} 1")
+    _write(f"/proc/{pid}/gid_map", f"0 0 1\n{gid} {gid} 1")
+    os.write(tell, b"ok")
+
+
 def spawn(request: dict[str, Any]) -> dict[str, Any]:
     limits = Limits(**request["limits"])
     cgroup = Cgroup.create(request["name"], limits) if cgroup_support() != "none" else None
     request["rlimits"] = cgroup is None
     procs = cgroup.procs_file_paths() if cgroup else []
+    asked, ask = os.pipe()
+    told, tell = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            _outer(request, procs)
+            os.close(asked)
+            os.close(tell)
+            _outer(request, procs, (ask, told))
         except BaseException as exc:
             print(
                 json.dumps(
@@ -195,6 +253,14 @@ def spawn(request: dict[str, Any]) -> dict[str, Any]:
             code = 119
         finally:
             os._exit(code)
+    os.close(ask)
+    os.close(told)
+    try:
+        if request.get("ids"):
+            _map_ids(pid, asked, tell, request["ids"])
+    finally:
+        os.close(asked)
+        os.close(tell)
     return {
         "pid": pid,
         "cgroup": None

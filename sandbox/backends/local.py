@@ -28,7 +28,15 @@ from sandbox.backends.base import (
     runtime_args,
 )
 from sandbox.client import SandboxClient
-from sandbox.isolation import DEFAULT_HIDDEN, Cgroup, IsolatedProcess, mount_plan, spawn_isolated
+from sandbox.isolation import (
+    DEFAULT_HIDDEN,
+    Cgroup,
+    IsolatedProcess,
+    mount_plan,
+    sandbox_ids,
+    spawn_isolated,
+    unsearchable,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
@@ -201,6 +209,11 @@ class LocalBackend:
         if self._zygote_ready():
             from sandbox import zygote
 
+            ids = sandbox_ids()
+            if ids:  # root starts it: it runs as an unprivileged user, which owns its run_dir
+                hide = (*hide, *map(str, unsearchable(keep, *ids)))
+                for path in (run_dir, *run_dir.rglob("*")):
+                    os.chown(path, *ids)
             plan = mount_plan(hide, run_dir, keep)
             answer, pidfd = zygote.request(
                 str(self.zygote_socket),
@@ -213,6 +226,7 @@ class LocalBackend:
                     "kept": [str(path) for path in plan.kept],
                     "hidden_inside": [str(path) for path in plan.hidden_inside],
                     "env": self._env(),
+                    "ids": ids,
                 },
             )
             return ForkedSandbox(

@@ -205,3 +205,32 @@ def test_the_sandbox_cannot_undo_the_mounts_that_hide_the_host(sandbox):
         [*enter, "ls", "/tmp"], capture_output=True, text=True, timeout=30, check=True
     )
     assert handle.sandbox_id not in listing.stdout.split()  # other sandboxes' run dirs stay hidden
+
+
+@pytest.mark.skipif(shutil.which("nsenter") is None, reason="nsenter (util-linux) is not installed")
+def test_a_sandbox_root_starts_is_no_one_on_the_host(sandbox):
+    """Started by root, a sandbox's processes are an unprivileged host user: root inside
+    owns nothing of host root's, not even a file in its own run directory."""
+    handle, client = sandbox
+    if os.geteuid() != 0:
+        pytest.skip("started by an unprivileged user, a sandbox already runs as that user")
+    for pid in sandbox_host_pids(handle).values():
+        status = Path(f"/proc/{pid}/status").read_text()
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+        assert "0" not in uids, status
+    secret = Path(handle.details["run_dir"]) / "root-only"
+    secret.write_text("host root's\n")
+    secret.chmod(0o600)
+    supervisor = sandbox_host_pids(handle)[1]
+    enter = ["nsenter", f"--target={supervisor}", "--user", "--mount", "--"]
+    inside = subprocess.run(
+        [*enter, "sh", "-c", f"id -u; cat {secret}; ls /root"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert inside.stdout.splitlines()[0] == "0"  # root in its own namespace...
+    assert "host root's" not in inside.stdout  # ...and no one outside it
+    assert "Permission denied" in inside.stderr
+    assert client.health()["ready"]  # its own run directory is its own

@@ -8,10 +8,12 @@ terminated by the fixture, and every wait has a deadline.
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +27,9 @@ from sandbox.isolation import (
     IsolatedProcess,
     Limits,
     cgroup_support,
+    sandbox_ids,
     spawn_isolated,
+    unsearchable,
 )
 
 PROGRAM = Path(__file__).with_name("sandbox_program.py")
@@ -442,3 +446,37 @@ def test_a_program_the_sandbox_would_not_see_is_rejected(tmp_path: Path) -> None
 def test_an_empty_argv_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="argv must be a non-empty list"):
         spawn_isolated([], name=unique("empty"), run_dir=tmp_path / "run", limits=Limits())
+
+
+# 9. The user a sandbox becomes when root starts it.
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root's sandboxes change user")
+def test_the_sandbox_user_comes_from_the_environment_and_is_never_root(monkeypatch):
+    monkeypatch.delenv("SDLAB_SANDBOX_IDS", raising=False)
+    assert sandbox_ids() == (65534, 65534)
+    monkeypatch.setenv("SDLAB_SANDBOX_IDS", "1234:2345")
+    assert sandbox_ids() == (1234, 2345)
+    monkeypatch.setenv("SDLAB_SANDBOX_IDS", "1234")
+    assert sandbox_ids() == (1234, 1234)
+    for bad in ("nobody", "12:x", "0:0", "1000:0"):
+        monkeypatch.setenv("SDLAB_SANDBOX_IDS", bad)
+        with pytest.raises(ValueError, match="SDLAB_SANDBOX_IDS"):
+            sandbox_ids()
+
+
+def test_directories_the_sandbox_user_cannot_search_are_found():
+    base = Path(tempfile.mkdtemp(prefix="sdlab-search-", dir="/tmp"))
+    try:
+        base.chmod(0o755)  # the way to it open to all, as /tmp's is
+        closed = base / "closed"
+        code = closed / "python" / "lib"
+        code.mkdir(parents=True)
+        closed.chmod(0o700)
+        owner, group = closed.stat().st_uid, closed.stat().st_gid
+        assert unsearchable([code], uid=owner + 1, gid=group + 1) == [closed]
+        assert unsearchable([code], uid=owner, gid=group + 1) == []  # its owner may
+        closed.chmod(0o701)
+        assert unsearchable([code], uid=owner + 1, gid=group + 1) == []
+    finally:
+        shutil.rmtree(base)
