@@ -88,9 +88,11 @@ def _service_figures(
     latency = _buckets(moved, "sdlab_request_duration_seconds", service=service)
     for q in (50, 95, 99):
         figures[f"{service}.p{q}_ms"] = quantile(q / 100, {}, latency) * 1000
-    figures[f"{service}.cpu_ratio"] = (
-        _sum(moved, "sdlab_process_cpu_seconds_total", service=service) / dt
-    )
+    cpu = _sum(moved, "sdlab_process_cpu_seconds_total", service=service)
+    figures[f"{service}.cpu_ratio"] = cpu / dt
+    # The cost of a request, whatever the traffic: unlike the ratio, it does not fall when
+    # a busy host serves the service fewer requests.
+    figures[f"{service}.cpu_ms_per_request"] = cpu * 1000 / total if total > 0 else 0.0
     figures[f"{service}.memory_mb"] = (
         _sum(new, "sdlab_process_resident_bytes", service=service) / 2**20
     )

@@ -133,7 +133,7 @@ SCENARIOS = [
             "each search answer grows to hundreds of kilobytes; CPU and search latency follow",
             20,
             above("inventory.search_response_kb", 100),
-            above("gateway.cpu_ratio", ratio=2.0),
+            above("gateway.cpu_ms_per_request", ratio=2.0),
             above("gateway.p95_ms", ratio=2.0),
         ),
         mitigations=(
@@ -142,7 +142,7 @@ SCENARIOS = [
                 "the gateway asks only for the fields it shows: answers shrink to a kilobyte",
                 20,
                 below("inventory.search_response_kb", 5),
-                below("gateway.cpu_ratio", ratio=0.7),
+                below("gateway.cpu_ms_per_request", ratio=0.7),
             ),
         ),
         explanation=Explanation(
@@ -156,8 +156,9 @@ SCENARIOS = [
             'it") makes every request pay for the largest use case. It shows as CPU and '
             "latency that grow with payload size while the number of requests stays the same.",
             what_to_look_at="`inventory.search_response_kb` (average size of a search answer) "
-            "jumps from under a kilobyte to hundreds; `gateway.cpu_ratio` and "
-            "`inventory.cpu_ratio` rise at the same traffic, and `gateway.p95_ms` follows. A "
+            "jumps from under a kilobyte to hundreds; `gateway.cpu_ms_per_request` (the CPU "
+            "each request costs) and `inventory.cpu_ratio` rise at the same traffic, and "
+            "`gateway.p95_ms` follows. A "
             "profile shows time in `json.dumps` and `json.loads`, not in the database.",
             how_systems_answer="Let callers choose fields (sparse fieldsets, GraphQL "
             "selections, `fields=` masks as in Google APIs), paginate nested collections, "
