@@ -2,28 +2,40 @@
 
     .venv/bin/python benchmarks/labs.py [--starts 10] [--ticks 10] [--sessions 50]
                                         [--viewers-per-session 20] [--frames 10]
+                                        [--viewer-processes 2]
 
 Everything is its own: a scratch database `sdlab_bench_labs` next to DATABASE_URL's
 (created, migrated and dropped here), Redis (REDIS_URL, else redis://127.0.0.1:6379/6)
 under key prefixes and a Celery queue named after this process, a sandbox directory
-under /tmp, and one uvicorn, one Celery worker and one relay, stopped by their PIDs.
+under /tmp, and one uvicorn, one Celery worker, one relay and `--viewer-processes` viewer
+processes, each stopped by its PID.
 
 - click to first frame, cold: from just before `lab_session_start` (what the Start button
   calls) to the first {"type": "frame"} message on the lab WebSocket, opened right after
   by the learner; median and p95 over `--starts` sessions one after another, each stopped
   before the next. Every session boots its own sandbox (there is no warm pool); one
   untimed start first builds the shop's database template and the worker's fork server.
-  Also shown: the first frame with figures in it (the sandbox needs two samples);
+  Also shown: the first frame with figures in it (the sandbox needs two samples), and the
+  same with a warm pool. `--starts 0` leaves this part out;
 - relay reads: the relay's reads per running sandbox per tick (a tick a second) over
-  `--ticks` ticks, with 1 viewer and with 50 (and with 50 viewers and two relays);
+  `--ticks` ticks, with 1 viewer and with 50 (and with 50 viewers and two relays); these
+  viewers run in this process. The last frame read is the fan-out's frame template;
 - frame delay: `--sessions` lab sessions (requested, never provisioned: viewers need only
-  frames) with `--viewers-per-session` WebSocket viewers each, all on ONE uvicorn process;
+  frames) with `--viewers-per-session` WebSocket viewers each, all on ONE uvicorn process.
+  The viewers run in `--viewer-processes` processes of their own (benchmarks/lab_viewers.py),
+  not in this one: each has every viewer of its share of the sessions, connects them on
+  loopback, each past its hello (25 at a time in all: 25 // N in each of N processes), and
+  notes the time each message is read, before parsing it. This process sends the frames:
   once a second, as the relay does (each session at its own phase of the tick, spread over
-  its first 0.75 s), a relay-sized frame is sent to each session's group;
-  the delay is the viewer's receive time minus the frame's "at": p50, p99, how many
-  frames arrived of those expected, and how many viewers the server closed on its own.
-  The viewers run in this process (asyncio), so their own time to read a message is in
-  the delay; they connect, and close, 25 at a time.
+  its first 0.75 s), a relay-sized frame to each session's group, its "at" the time just
+  before `group_send`. The delay is the receive time minus the frame's "at" (one clock: one
+  machine): p50, p99 and max over every viewer, how many frames arrived of those expected,
+  and how many viewers the server closed on its own. A frame waiting in a viewer's socket
+  while that viewer's event loop is busy still counts in the delay, so each viewer
+  process also times an asyncio.sleep(0.05) while frames flow; its lateness (p99, max) is
+  printed next to that process's own delay p99: delay well beyond it is not the viewer's.
+  Also printed: the CPU of uvicorn, of this process and of each viewer process while
+  frames flowed. The viewers close as they connect, 25 at a time in all.
 
 Targets (the live-labs issue): first frame p95 < 1 s cold; exactly one read per sandbox
 per tick; frame delay p99 < 250 ms for 1,000 viewers of 50 sessions on one ASGI process.
@@ -44,19 +56,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_sync_connect
 from websockets.typing import Origin
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.lab_viewers import (
+    LAG_TIMER_S,
+    ROOT,
+    WAIT_S,
+    Pair,
+    ViewerProcess,
+    Viewing,
+    frames_into,
+    lab_url,
+    viewer_processes,
+    viewers_close,
+    viewers_open,
+)
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -67,8 +90,6 @@ BENCH_DB = "sdlab_bench_labs"
 TAG = f"sdlab-bench-labs-{os.getpid()}"
 SLUG = "bench-labs"
 PASSWORD = "correct-horse-battery-staple"  # noqa: S105 (bench accounts in a scratch database)
-WAIT_S = 30.0  # a bound on every wait, not a speed check
-CONNECTS_AT_ONCE = 25
 LATE_FRAMES_S = 3.0
 
 
@@ -233,71 +254,6 @@ def lab_stopped(organisation: Organisation, session_id: int) -> LabSession:
 
 
 # ------------------------------------------------------------------ viewers
-def lab_url(port: int, session_id: int) -> str:
-    return f"ws://{host()}:{port}/ws/labs/{session_id}/"
-
-
-async def viewers_open(port: int, pairs: list[tuple[int, str]]) -> list[ClientConnection]:
-    """One lab WebSocket per (session id, cookie), each past its hello."""
-    gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
-
-    async def one(session_id: int, cookie: str) -> ClientConnection:
-        async with gate:
-            ws = await ws_connect(
-                lab_url(port, session_id),
-                host="127.0.0.1",
-                port=port,
-                proxy=None,
-                origin=Origin(f"http://{host()}:{port}"),
-                additional_headers={"Cookie": cookie},
-                open_timeout=WAIT_S,
-            )
-            hello = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
-            if hello.get("type") != "hello":
-                raise RuntimeError(f"the viewer of lab {session_id} got {hello} first")
-            return ws
-
-    return list(await asyncio.gather(*(one(s, c) for s, c in pairs)))
-
-
-@dataclass
-class Viewing:
-    """What a set of viewers saw of the frames made after `since` (not the last frame
-    each is sent on connecting)."""
-
-    since: float
-    delays: list[float] = field(default_factory=list)
-    dropped: int = 0  # sockets the server closed before the benchmark did
-    ending: bool = False
-
-
-async def frames_into(ws: ClientConnection, viewing: Viewing) -> None:
-    """Reads frames until the socket closes; records each one's delay since its "at"."""
-    with contextlib.suppress(ConnectionClosed):
-        async for raw in ws:
-            received = time.time()
-            message = json.loads(raw)
-            if message.get("type") == "frame" and float(message["at"]) >= viewing.since:
-                viewing.delays.append(received - float(message["at"]))
-    if not viewing.ending:
-        viewing.dropped += 1
-
-
-async def viewers_close(
-    sockets: list[ClientConnection], readers: list[asyncio.Task], viewing: Viewing
-) -> None:
-    """Closes as many at once as `viewers_open` opens: a close is a group_discard."""
-    viewing.ending = True
-    gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
-
-    async def one(ws: ClientConnection) -> None:
-        async with gate:
-            await ws.close()
-
-    await asyncio.gather(*(one(ws) for ws in sockets), return_exceptions=True)
-    await asyncio.gather(*readers, return_exceptions=True)
-
-
 async def layer_close(layer: Any) -> None:
     """Closes the channel layer's connections of this event loop (before it ends)."""
     close = getattr(layer, "close_pools", None)  # channels_redis's core layer has it
@@ -320,7 +276,7 @@ def first_frame(
     first = figured = None
     try:
         with ws_sync_connect(
-            lab_url(port, session_id),
+            lab_url(host(), port, session_id),
             sock=socket.create_connection(("127.0.0.1", port), timeout=WAIT_S),
             origin=Origin(f"http://{host()}:{port}"),
             additional_headers={"Cookie": cookie},
@@ -424,7 +380,7 @@ async def relay_reads(
 
     from apps.scenarios.relay import Relay
 
-    sockets = await viewers_open(port, pairs)
+    sockets = await viewers_open(host(), port, pairs)
     viewing = Viewing(since=time.time())
     readers = [asyncio.create_task(frames_into(ws, viewing)) for ws in sockets]
     team = [Relay(name=f"{TAG}-relay-{n}") for n in range(relays)]
@@ -476,10 +432,12 @@ def measure_relay_reads(
 # ------------------------------------------------------------------ 3. frame fan-out
 @dataclass
 class FanOut:
-    viewing: Viewing
+    viewing: Viewing  # what every viewer process saw, together
+    viewers: list[ViewerProcess]
     connecting_s: float
+    flowing: tuple[float, float]  # from the first tick to the last one's end (time.time())
     server_cpu: float | None  # the ASGI process's CPU while frames flowed, in cores
-    viewers_cpu: float  # this process's (the viewers' and the sender's)
+    sender_cpu: float  # this process's (the sender's)
 
 
 def asgi_pid(port: int) -> int | None:
@@ -498,45 +456,68 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def shares_of(pairs: list[Pair], processes: int) -> list[list[Pair]]:
+    """The viewers split over `processes` viewer processes, session by session: each
+    process has every viewer of its sessions."""
+    sessions = list(dict.fromkeys(session_id for session_id, _ in pairs))
+    count = max(1, min(processes, len(sessions)))
+    owner = {session_id: n % count for n, session_id in enumerate(sessions)}
+    shares: list[list[Pair]] = [[] for _ in range(count)]
+    for pair in pairs:
+        shares[owner[pair[0]]].append(pair)
+    return shares
+
+
 async def fan_out(
     port: int,
-    pairs: list[tuple[int, str]],
+    pairs: list[Pair],
     schema: str,
     session_ids: list[int],
     frames: int,
     template: dict[str, Any],
+    processes: int,
 ) -> FanOut:
     from channels.layers import get_channel_layer
 
     from apps.scenarios.events import lab_session_group
     from apps.scenarios.relay import phase
 
-    began = time.perf_counter()
-    sockets = await viewers_open(port, pairs)
-    connecting = time.perf_counter() - began
-    viewing = Viewing(since=time.time())
-    readers = [asyncio.create_task(frames_into(ws, viewing)) for ws in sockets]
     layer = get_channel_layer()
     server = asgi_pid(port)
-    await asyncio.sleep(max(0.0, int(time.time()) + 1 - time.time()))
-    cpu_before = (cpu_seconds(server) if server else 0.0, time.process_time(), time.time())
-    by_phase = sorted(session_ids, key=lambda s: phase(f"{schema}:{s}"))
-    for n in range(frames):
-        for session_id in by_phase:  # as the relay sends a tick's frames: each at its phase
-            due = cpu_before[2] + n + phase(f"{schema}:{session_id}")
-            await asyncio.sleep(max(0.0, due - time.time()))
-            frame = {**template, "session": session_id, "at": time.time()}
-            await layer.group_send(
-                lab_session_group(schema, session_id), {"type": "lab.frame", "frame": frame}
-            )
-    await asyncio.sleep(max(0.0, cpu_before[2] + frames - time.time()))
-    wall = time.time() - cpu_before[2]
-    server_cpu = (cpu_seconds(server) - cpu_before[0]) / wall if server else None
-    own_cpu = (time.process_time() - cpu_before[1]) / wall
-    await asyncio.sleep(LATE_FRAMES_S)
-    await viewers_close(sockets, readers, viewing)
+    began = time.perf_counter()
+    bound = 1 + frames + LATE_FRAMES_S + WAIT_S  # how long a viewer process waits for "stop"
+    async with viewer_processes(host(), port, shares_of(pairs, processes), bound) as viewers:
+        connecting = time.perf_counter() - began
+        since = time.time()
+        await asyncio.sleep(max(0.0, int(time.time()) + 1 - time.time()))
+        start = time.time()
+        server_before = cpu_seconds(server) if server else 0.0
+        sender_before = time.process_time()
+        viewers_before = [cpu_seconds(viewer.pid) for viewer in viewers]
+        by_phase = sorted(session_ids, key=lambda s: phase(f"{schema}:{s}"))
+        for n in range(frames):
+            for session_id in by_phase:  # as the relay sends a tick's frames: each at its phase
+                due = start + n + phase(f"{schema}:{session_id}")
+                await asyncio.sleep(max(0.0, due - time.time()))
+                frame = {**template, "session": session_id, "at": time.time()}
+                await layer.group_send(
+                    lab_session_group(schema, session_id), {"type": "lab.frame", "frame": frame}
+                )
+        await asyncio.sleep(max(0.0, start + frames - time.time()))
+        end = time.time()
+        server_cpu = (cpu_seconds(server) - server_before) / (end - start) if server else None
+        sender_cpu = (time.process_time() - sender_before) / (end - start)
+        for viewer, before in zip(viewers, viewers_before, strict=True):
+            viewer.cpu = (cpu_seconds(viewer.pid) - before) / (end - start)
+        await asyncio.sleep(LATE_FRAMES_S)
+        await asyncio.gather(*(viewer.finish(since) for viewer in viewers))
     await layer_close(layer)
-    return FanOut(viewing, connecting, server_cpu, own_cpu)
+    viewing = Viewing(
+        since=since,
+        seen=[seen for viewer in viewers for seen in viewer.viewing.seen],
+        dropped=sum(viewer.viewing.dropped for viewer in viewers),
+    )
+    return FanOut(viewing, viewers, connecting, (start, end), server_cpu, sender_cpu)
 
 
 def measure_fan_out(
@@ -548,6 +529,7 @@ def measure_fan_out(
     per_session: int,
     frames: int,
     template: dict[str, Any],
+    processes: int,
 ) -> None:
     session_ids = [lab_started(organisation, learner) for learner in learners]
     try:
@@ -556,7 +538,7 @@ def measure_fan_out(
             pairs.append((session_id, cookies[learner.pk]))
             pairs.extend([(session_id, instructor_cookie)] * (per_session - 1))
         result = asyncio.run(
-            fan_out(port, pairs, organisation.schema_name, session_ids, frames, template)
+            fan_out(port, pairs, organisation.schema_name, session_ids, frames, template, processes)
         )
     finally:
         for session_id in session_ids:
@@ -577,11 +559,35 @@ def measure_fan_out(
         flush=True,
     )
     server = f"{result.server_cpu:.0%}" if result.server_cpu is not None else "n/a"
+    viewers_cpu = " + ".join(f"{viewer.cpu or 0.0:.0%}" for viewer in result.viewers)
     print(
-        f"  while frames flowed: uvicorn used {server} of a core, the viewers and the sender "
-        f"(this process) {result.viewers_cpu:.0%}; connecting the {len(pairs)} viewers took "
-        f"{result.connecting_s:.1f} s",
+        f"  while frames flowed: uvicorn used {server} of a core, the sender (this process) "
+        f"{result.sender_cpu:.0%}, the viewers ({len(result.viewers)} process"
+        f"{'es' if len(result.viewers) > 1 else ''}) "
+        f"{viewers_cpu}; connecting the {len(pairs)} viewers took {result.connecting_s:.1f} s",
         flush=True,
+    )
+    print(viewers_behind(result), flush=True)
+
+
+def viewers_behind(result: FanOut) -> str:
+    """How far behind each viewer process itself was: its event loop's lag while frames
+    flowed (a frame waiting in its socket waits as long), next to the delay it measured."""
+    start, end = result.flowing
+    parts = []
+    for n, viewer in enumerate(result.viewers, 1):
+        lags = [late for when, late in viewer.lags if start <= when <= end]
+        delays = viewer.viewing.delays
+        sessions = len({session_id for session_id, _ in viewer.pairs})
+        lag = f"p99 {ms(percentile(lags, 0.99))}, max {ms(max(lags))}" if lags else "n/a"
+        delay = f"p99 {ms(percentile(delays, 0.99))}" if delays else "no frames"
+        parts.append(
+            f"process {n} ({len(viewer.pairs)} viewers of {sessions} sessions): frame delay "
+            f"{delay}, its event loop late by {lag}"
+        )
+    return (
+        f"  the viewer processes' own lag (an asyncio.sleep({LAG_TIMER_S:g}) timer's lateness "
+        f"while frames flowed): {'; '.join(parts)}"
     )
 
 
@@ -597,7 +603,10 @@ def run(args: argparse.Namespace) -> None:
     with asgi_server(**same) as port:
         with celery_worker(**same):
             with relay_process(**same):
-                measure_first_frames(port, organisation, learner, cookies[learner.pk], args.starts)
+                if args.starts:  # --starts 0 leaves the first frames out
+                    measure_first_frames(
+                        port, organisation, learner, cookies[learner.pk], args.starts
+                    )
             template = measure_relay_reads(
                 port,
                 organisation,
@@ -615,6 +624,7 @@ def run(args: argparse.Namespace) -> None:
             args.viewers_per_session,
             args.frames,
             template or {"type": "frame", "figures": {}, "logs": [], "events": []},
+            args.viewer_processes,
         )
 
 
@@ -627,6 +637,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--viewers-per-session", type=int, default=20)
     parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--viewer-processes", type=int, default=2)
     parser.add_argument(
         "--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/6"
     )
