@@ -175,11 +175,13 @@ class Relay:
         of the tick; returns how many."""
         began = time.time()
         running = self.running()
-        self.seen |= set(running)
+        new = set(running) - self.seen  # registered since the last look: no first frame yet
+        self.seen |= new
         claimed = [(k, address) for k, address in running.items() if self.claim(k, tick)]
 
         async def at_phase(key: str, address: str) -> int:
-            await asyncio.sleep(max(0.0, began + phase(key) - time.time()))
+            if key not in new:  # a first frame goes now, not up to a tick's spread later
+                await asyncio.sleep(max(0.0, began + phase(key) - time.time()))
             return await self.send([(key, address)])
 
         sent = sum(await asyncio.gather(*(at_phase(k, a) for k, a in claimed)))
