@@ -6,8 +6,11 @@
   over `--starts` sandboxes started one after another (each stopped before the next);
 - memory of a whole sandbox under 5 requests/s: its cgroup's charge, and the sum of its
   processes' PSS (shared pages counted in proportion);
-- density: sandboxes started one by one, each with 5 requests/s of load, until a start
-  takes over 1 s, memory runs short, or `--max-sandboxes` run; the count reached.
+- density: sandboxes started one by one, each with 5 requests/s of load and watched as
+  the relay watches a running lab (its /state and new /logs read once a second, which
+  makes its supervisor sample every service every second), until a start takes over 1 s,
+  memory runs short, or `--max-sandboxes` run; the count reached. `--unwatched` leaves
+  them unread (they then sample every 15 s: a lower bound production never sees).
 
 Targets (the sandbox issue): median start < 300 ms, p95 < 600 ms, a whole sandbox
 < 120 MiB, 100 concurrent sandboxes.
@@ -21,6 +24,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -111,10 +115,31 @@ def measure_memory(backend: LocalBackend) -> None:
         backend.stop(handle)
 
 
-def measure_density(backend: LocalBackend, limit: int) -> None:
+def watch(handles: list[SandboxHandle], stop: threading.Event) -> None:
+    """What the relay does for every running lab: once a second, its state and new logs."""
+    cursors: dict[str, int] = {}
+    while not stop.is_set():
+        began = time.monotonic()
+        for handle in list(handles):
+            client = SandboxClient(handle.address)
+            try:
+                client.state()
+                logs = client.logs(cursors.get(handle.sandbox_id, 0))
+            except (OSError, ValueError):
+                continue  # a sandbox too busy to answer this second: read it the next
+            if logs:
+                cursors[handle.sandbox_id] = max(int(line.get("seq", 0)) for line in logs)
+        stop.wait(max(0.0, 1.0 - (time.monotonic() - began)))
+
+
+def measure_density(backend: LocalBackend, limit: int, watched: bool) -> None:
     handles: list[SandboxHandle] = []
     last = 0.0
     reason = f"reached {limit}"
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(handles, stop), daemon=True)
+    if watched:
+        watcher.start()
     try:
         while len(handles) < limit:
             if mem_available() < MEMORY_RESERVE:
@@ -138,13 +163,18 @@ def measure_density(backend: LocalBackend, limit: int) -> None:
             figures = SandboxClient(h.address).figures()
             served.append(figures.get("users.success_ratio") or 0.0)
         print(
-            f"density at {LOAD_RPS:g} req/s each: {len(handles)} sandboxes ({reason}); "
+            f"density at {LOAD_RPS:g} req/s each, "
+            f"{'watched once a second' if watched else 'unwatched'}: "
+            f"{len(handles)} sandboxes ({reason}); "
             f"{healthy} healthy; last start {last * 1000:.0f} ms; sampled success ratio "
             f"min {min(served):.2f}; load average {os.getloadavg()[0]:.1f}  "
             "(target 100 with starts < 1 s)",
             flush=True,
         )
     finally:
+        stop.set()
+        if watched:
+            watcher.join(timeout=30)
         for handle in handles:
             backend.stop(handle)
 
@@ -156,6 +186,9 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=30)
     parser.add_argument("--max-sandboxes", type=int, default=100)
     parser.add_argument("--skip-density", action="store_true")
+    parser.add_argument(
+        "--unwatched", action="store_true", help="density without a reader of each sandbox"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sdlb-", dir="/tmp"))
     backend = LocalBackend(root=root)
@@ -163,7 +196,7 @@ def main() -> None:
         measure_starts(backend, args.starts)
         measure_memory(backend)
         if not args.skip_density:
-            measure_density(backend, args.max_sandboxes)
+            measure_density(backend, args.max_sandboxes, watched=not args.unwatched)
     finally:
         for handle in backend.list():
             backend.stop(handle)
