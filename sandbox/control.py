@@ -104,6 +104,7 @@ class Supervisor:
         self.started_at = time.time()
         self.expires_at = self.started_at + options.ttl_seconds
         self.stopping = asyncio.Event()
+        self.child_exited = asyncio.Event()
         self.ready = False
         self.http: aiohttp.ClientSession | None = None
         self.push_lock = asyncio.Lock()
@@ -255,8 +256,11 @@ class Supervisor:
 
     async def reap(self) -> None:
         """Restarts a service that died (out of memory, crashed), with backoff."""
+        for child in self.children.values():
+            self.exit_watch(child.pid)
         while True:
-            await asyncio.sleep(0.1)
+            await self.child_exited.wait()
+            self.child_exited.clear()
             for name, child in list(self.children.items()):
                 try:
                     pid, status = os.waitpid(child.pid, os.WNOHANG)
@@ -286,6 +290,7 @@ class Supervisor:
                 if self.stopping.is_set():
                     return
                 child.pid = fork_child(name, self.topology, self.data_dir)
+                self.exit_watch(child.pid)
                 child.restarts += 1
                 child.started_at = time.monotonic()
                 self.engine._record("service restarted", service=name, restarts=child.restarts)
@@ -294,6 +299,23 @@ class Supervisor:
                     for target in [t for t in self.pushed if t.startswith("hop:")]:
                         self.pushed.pop(target)
                 asyncio.get_running_loop().create_task(self.push_when_up(name))
+
+    def exit_watch(self, pid: int) -> None:
+        """Wakes the reaper once when the process ends: nothing polls while all run."""
+        # uvloop keeps SIGCHLD to itself; a pidfd turns readable when its process exits.
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:  # gone already
+            self.child_exited.set()
+            return
+        loop = asyncio.get_running_loop()
+
+        def exited() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            self.child_exited.set()
+
+        loop.add_reader(fd, exited)
 
     async def push_when_up(self, name: str) -> None:
         for _ in range(200):
