@@ -100,6 +100,7 @@ class Supervisor:
         self.engine = Engine(topology, SCENARIOS, MITIGATIONS)
         self.pushed: KnobSettings = {}
         self.snapshots: deque[Snapshot] = deque(maxlen=int(WINDOW_S * 4) + 8)
+        self.figures_of: tuple[Snapshot, dict[str, float | None]] | None = None  # newest's
         self.watched_at = time.monotonic()
         self.started_at = time.time()
         self.expires_at = self.started_at + options.ttl_seconds
@@ -456,18 +457,23 @@ class Supervisor:
             self.knob_resends += 1
 
     def figures(self) -> dict[str, float | None]:
+        """Computed once per sample, however often `/state` is read between two samples."""
         if len(self.snapshots) < 2:
             return {}
         new = self.snapshots[-1]
+        if self.figures_of is not None and self.figures_of[0] is new:
+            return self.figures_of[1]
         old = next(
             (s for s in self.snapshots if new.at - s.at <= WINDOW_S + 0.5), self.snapshots[0]
         )
         if old is new:
             old = self.snapshots[-2]
-        return {
+        figures = {
             k: (round(v, 4) if not math.isnan(v) else None)
             for k, v in figures_compute(old, new, SERVICES).items()
         }
+        self.figures_of = (new, figures)
+        return figures
 
     def scenario_metrics(self) -> dict[str, list[dict[str, object]]]:
         """Each active scenario's own declared metrics (not the RED ones every chart has)."""
