@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.telemetry import LogRing
 from sandbox.topology import SERVICES, Topology
 
 PR_SET_PDEATHSIG = 1
@@ -147,11 +149,12 @@ def child_main(name: str, topology: Topology, data_dir: Path) -> None:
     asyncio.run(serve(service, topology.host, port_of(name, topology)))
 
 
-def fork_child(name: str, topology: Topology, data_dir: Path) -> int:
+def fork_child(name: str, topology: Topology, data_dir: Path, logs_to: socket.socket) -> int:
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
+            LogRing.forward = logs_to
             child_main(name, topology, data_dir)
         except BaseException as exc:  # the child must never return into the supervisor
             code = 1
@@ -199,11 +202,15 @@ def run(options: RuntimeOptions) -> int:
     service_for("gateway", topology, data_dir)
     event_loop_policy()  # imported before the forks, like the rest
     gc.freeze()
+    # The services' log lines, one datagram each; made before the forks so they inherit it.
+    logs_from, logs_to = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    logs_from.setblocking(False)
+    logs_to.setblocking(False)
     children = {
-        name: Child(name, fork_child(name, topology, data_dir), time.monotonic())
+        name: Child(name, fork_child(name, topology, data_dir, logs_to), time.monotonic())
         for name in (*SERVICES, "proxy")
     }
-    supervisor = Supervisor(options, topology, children, data_dir)
+    supervisor = Supervisor(options, topology, children, data_dir, (logs_from, logs_to))
     asyncio.set_event_loop_policy(event_loop_policy())
     return asyncio.run(supervisor.main())
 
