@@ -23,7 +23,6 @@ import json
 import math
 import os
 import signal
-import socket
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -40,7 +39,6 @@ from sandbox.figures import Snapshot, declared_values, figures_compute, snapshot
 from sandbox.knobs import KnobSettings, knobs_fingerprint
 from sandbox.runtime import RESTART_BACKOFF_S, Child, RuntimeOptions, fork_child, port_of
 from sandbox.spec import ParameterError
-from sandbox.telemetry import LOG_LINES_KEPT
 from sandbox.topology import SERVICES, Topology
 
 WINDOW_S = 5.0
@@ -52,7 +50,6 @@ UNWATCHED_SAMPLE_S = 15.0  # nobody looking: keep figures warm, spend almost not
 UNEXPECTED_END = "failed: the supervisor ended unexpectedly"
 STABLE_AFTER_S = 30.0  # a service up this long has recovered: its next restart is quick again
 MAX_LOAD_RPS = 200.0
-MAX_LOG_LINE_BYTES = 2**16
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
@@ -95,7 +92,6 @@ class Supervisor:
         topology: Topology,
         children: dict[str, Child],
         data_dir: Path,
-        logs: tuple[socket.socket, socket.socket],
     ) -> None:
         self.options = options
         self.topology = topology
@@ -104,12 +100,10 @@ class Supervisor:
         self.engine = Engine(topology, SCENARIOS, MITIGATIONS)
         self.pushed: KnobSettings = {}
         self.snapshots: deque[Snapshot] = deque(maxlen=int(WINDOW_S * 4) + 8)
-        self.figures_of: tuple[Snapshot, dict[str, float | None]] | None = None  # newest's
         self.watched_at = time.monotonic()
         self.started_at = time.time()
         self.expires_at = self.started_at + options.ttl_seconds
         self.stopping = asyncio.Event()
-        self.child_exited = asyncio.Event()
         self.ready = False
         self.http: aiohttp.ClientSession | None = None
         self.push_lock = asyncio.Lock()
@@ -121,10 +115,6 @@ class Supervisor:
         self.end_reason = UNEXPECTED_END
         self.trace_batches: deque[tuple[int, bytes]] = deque(maxlen=TRACE_BUFFER_BATCHES)
         self.trace_sequence = 0
-        self.logs_from, self.logs_to = logs  # the services send each line as they write it
-        self.logs: dict[str, deque[dict[str, Any]]] = {
-            name: deque(maxlen=LOG_LINES_KEPT) for name in children
-        }
 
     @property
     def client(self) -> aiohttp.ClientSession:
@@ -137,7 +127,6 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        loop.add_reader(self.logs_from.fileno(), self.logs_receive)
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
         runners: list[web.AppRunner] = []
         tasks: list[asyncio.Task[Any]] = []
@@ -266,11 +255,8 @@ class Supervisor:
 
     async def reap(self) -> None:
         """Restarts a service that died (out of memory, crashed), with backoff."""
-        for child in self.children.values():
-            self.exit_watch(child.pid)
         while True:
-            await self.child_exited.wait()
-            self.child_exited.clear()
+            await asyncio.sleep(0.1)
             for name, child in list(self.children.items()):
                 try:
                     pid, status = os.waitpid(child.pid, os.WNOHANG)
@@ -284,8 +270,6 @@ class Supervisor:
                     else f"exited with {os.WEXITSTATUS(status)}"
                 )
                 child.exit_status = how
-                self.logs_receive()  # what it sent before it died, then gone with it:
-                self.logs[name].clear()  # as when the log tail asked the service itself
                 self.engine._record("service crashed", service=name, how=how)
                 if time.monotonic() - child.started_at > STABLE_AFTER_S:
                     child.backoff = 0
@@ -301,8 +285,7 @@ class Supervisor:
                 await asyncio.sleep(delay)
                 if self.stopping.is_set():
                     return
-                child.pid = fork_child(name, self.topology, self.data_dir, self.logs_to)
-                self.exit_watch(child.pid)
+                child.pid = fork_child(name, self.topology, self.data_dir)
                 child.restarts += 1
                 child.started_at = time.monotonic()
                 self.engine._record("service restarted", service=name, restarts=child.restarts)
@@ -311,23 +294,6 @@ class Supervisor:
                     for target in [t for t in self.pushed if t.startswith("hop:")]:
                         self.pushed.pop(target)
                 asyncio.get_running_loop().create_task(self.push_when_up(name))
-
-    def exit_watch(self, pid: int) -> None:
-        """Wakes the reaper once when the process ends: nothing polls while all run."""
-        # uvloop keeps SIGCHLD to itself; a pidfd turns readable when its process exits.
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:  # gone already
-            self.child_exited.set()
-            return
-        loop = asyncio.get_running_loop()
-
-        def exited() -> None:
-            loop.remove_reader(fd)
-            os.close(fd)
-            self.child_exited.set()
-
-        loop.add_reader(fd, exited)
 
     async def push_when_up(self, name: str) -> None:
         for _ in range(200):
@@ -468,23 +434,18 @@ class Supervisor:
             self.knob_resends += 1
 
     def figures(self) -> dict[str, float | None]:
-        """Computed once per sample, however often `/state` is read between two samples."""
         if len(self.snapshots) < 2:
             return {}
         new = self.snapshots[-1]
-        if self.figures_of is not None and self.figures_of[0] is new:
-            return self.figures_of[1]
         old = next(
             (s for s in self.snapshots if new.at - s.at <= WINDOW_S + 0.5), self.snapshots[0]
         )
         if old is new:
             old = self.snapshots[-2]
-        figures = {
+        return {
             k: (round(v, 4) if not math.isnan(v) else None)
             for k, v in figures_compute(old, new, SERVICES).items()
         }
-        self.figures_of = (new, figures)
-        return figures
 
     def scenario_metrics(self) -> dict[str, list[dict[str, object]]]:
         """Each active scenario's own declared metrics (not the RED ones every chart has)."""
@@ -582,25 +543,22 @@ class Supervisor:
             }
         )
 
-    def logs_receive(self) -> None:
-        while True:
-            try:
-                text = self.logs_from.recv(MAX_LOG_LINE_BYTES)
-            except BlockingIOError:
-                return
-            try:
-                line = json.loads(text)
-                self.logs[line["service"]].append(line)
-            except (ValueError, KeyError, TypeError):  # cut short, or from no known service
-                continue
-
     async def h_logs(self, request: web.Request) -> web.Response:
-        since: float
-        try:
-            since = int(request.query.get("since", "0"))
-        except ValueError:  # the services refused it too
-            since = math.inf
-        lines = [line for kept in self.logs.values() for line in kept if line["seq"] > since]
+        since = request.query.get("since", "0")
+
+        async def fetch(name: str) -> list[dict[str, Any]]:
+            url = f"http://{self.topology.host}:{port_of(name, self.topology)}/_logs?since={since}"
+            try:
+                async with self.client.get(url) as response:
+                    return await response.json() if response.status == 200 else []
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                return []
+
+        lines = [
+            line
+            for chunk in await asyncio.gather(*(fetch(n) for n in self.children))
+            for line in chunk
+        ]
         events = [
             {"time": e.at, "level": "info", "service": "sandbox", "message": e.what, **e.detail}
             for e in self.engine.events

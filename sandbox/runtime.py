@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.telemetry import LogRing
 from sandbox.topology import SERVICES, Topology
 
 PR_SET_PDEATHSIG = 1
@@ -149,12 +147,11 @@ def child_main(name: str, topology: Topology, data_dir: Path) -> None:
     asyncio.run(serve(service, topology.host, port_of(name, topology)))
 
 
-def fork_child(name: str, topology: Topology, data_dir: Path, logs_to: socket.socket) -> int:
+def fork_child(name: str, topology: Topology, data_dir: Path) -> int:
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            LogRing.forward = logs_to
             child_main(name, topology, data_dir)
         except BaseException as exc:  # the child must never return into the supervisor
             code = 1
@@ -202,15 +199,11 @@ def run(options: RuntimeOptions) -> int:
     service_for("gateway", topology, data_dir)
     event_loop_policy()  # imported before the forks, like the rest
     gc.freeze()
-    # The services' log lines, one datagram each; made before the forks so they inherit it.
-    logs_from, logs_to = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    logs_from.setblocking(False)
-    logs_to.setblocking(False)
     children = {
-        name: Child(name, fork_child(name, topology, data_dir, logs_to), time.monotonic())
+        name: Child(name, fork_child(name, topology, data_dir), time.monotonic())
         for name in (*SERVICES, "proxy")
     }
-    supervisor = Supervisor(options, topology, children, data_dir, (logs_from, logs_to))
+    supervisor = Supervisor(options, topology, children, data_dir)
     asyncio.set_event_loop_policy(event_loop_policy())
     return asyncio.run(supervisor.main())
 

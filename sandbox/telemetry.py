@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import socket
 import sys
 import time
 from collections import deque
@@ -191,17 +189,10 @@ def traceparent_parse(header: str | None) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-LOG_LINES_KEPT = 200  # per service, for the log tail
-
-
 class LogRing:
     """JSON log lines to stdout, and the most recent ones kept for the lab page's log tail."""
 
-    # The supervisor's end of a datagram socket, set in each service it forks: every line
-    # goes to it as it is written, so `/logs` never has to ask the services for theirs.
-    forward: socket.socket | None = None
-
-    def __init__(self, service: str, size: int = LOG_LINES_KEPT, stream: Any = None) -> None:
+    def __init__(self, service: str, size: int = 200, stream: Any = None) -> None:
         self.service = service
         self.lines: deque[dict[str, Any]] = deque(maxlen=size)
         self.stream = stream if stream is not None else sys.stdout
@@ -218,15 +209,11 @@ class LogRing:
             **fields,
         }
         self.lines.append(line)
-        text = json.dumps(line, default=str)
         try:
-            self.stream.write(text + "\n")
+            self.stream.write(json.dumps(line, default=str) + "\n")
             self.stream.flush()
         except (OSError, ValueError):
             pass
-        if self.forward is not None:
-            with contextlib.suppress(OSError):  # never waits: a full queue drops the line
-                self.forward.send(text.encode())
 
     def since(self, sequence: int) -> list[dict[str, Any]]:
         return [line for line in self.lines if line["seq"] > sequence]
