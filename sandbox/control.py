@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from sandbox.boards import ServiceBoards
 from sandbox.catalog import MITIGATIONS, SCENARIOS
 from sandbox.catalog._build import REQUEST_METRICS
 from sandbox.engine import Engine, UnknownSlug
@@ -39,10 +40,19 @@ from sandbox.figures import Snapshot, declared_values, figures_compute, snapshot
 from sandbox.knobs import KnobSettings, knobs_fingerprint
 from sandbox.runtime import RESTART_BACKOFF_S, Child, RuntimeOptions, fork_child, port_of
 from sandbox.spec import ParameterError
+from sandbox.telemetry import ProcessFigures
 from sandbox.topology import SERVICES, Topology
 
 WINDOW_S = 5.0
 WATCHED_FOR_S = 60.0
+# Read by the supervisor from /proc, not off the services' boards.
+PROCESS_SERIES = frozenset(
+    {
+        "sdlab_process_resident_bytes",
+        "sdlab_process_proportional_bytes",
+        "sdlab_process_cpu_seconds_total",
+    }
+)
 TRACE_BUFFER_BATCHES = 500  # the oldest spans go first when nobody collects
 MAX_TRACE_BATCHES_PER_READ = 100
 COMMON_METRICS = frozenset(m.name for m in REQUEST_METRICS)
@@ -100,10 +110,12 @@ class Supervisor:
         self.engine = Engine(topology, SCENARIOS, MITIGATIONS)
         self.pushed: KnobSettings = {}
         self.snapshots: deque[Snapshot] = deque(maxlen=int(WINDOW_S * 4) + 8)
+        self.figures_of: tuple[Snapshot, dict[str, float | None]] | None = None  # newest's
         self.watched_at = time.monotonic()
         self.started_at = time.time()
         self.expires_at = self.started_at + options.ttl_seconds
         self.stopping = asyncio.Event()
+        self.child_exited = asyncio.Event()
         self.ready = False
         self.http: aiohttp.ClientSession | None = None
         self.push_lock = asyncio.Lock()
@@ -115,6 +127,7 @@ class Supervisor:
         self.end_reason = UNEXPECTED_END
         self.trace_batches: deque[tuple[int, bytes]] = deque(maxlen=TRACE_BUFFER_BATCHES)
         self.trace_sequence = 0
+        self.process_figures = ProcessFigures()
 
     @property
     def client(self) -> aiohttp.ClientSession:
@@ -255,8 +268,11 @@ class Supervisor:
 
     async def reap(self) -> None:
         """Restarts a service that died (out of memory, crashed), with backoff."""
+        for child in self.children.values():
+            self.exit_watch(child.pid)
         while True:
-            await asyncio.sleep(0.1)
+            await self.child_exited.wait()
+            self.child_exited.clear()
             for name, child in list(self.children.items()):
                 try:
                     pid, status = os.waitpid(child.pid, os.WNOHANG)
@@ -285,7 +301,16 @@ class Supervisor:
                 await asyncio.sleep(delay)
                 if self.stopping.is_set():
                     return
-                child.pid = fork_child(name, self.topology, self.data_dir)
+                # Fresh boards: the new process's counters start at zero, its log empty.
+                boards = ServiceBoards()
+                inherited = [c.boards for c in self.children.values() if c.boards is not None]
+                child.pid = fork_child(
+                    name, self.topology, self.data_dir, boards, [*inherited, boards]
+                )
+                if child.boards is not None:
+                    child.boards.close()
+                child.boards = boards
+                self.exit_watch(child.pid)
                 child.restarts += 1
                 child.started_at = time.monotonic()
                 self.engine._record("service restarted", service=name, restarts=child.restarts)
@@ -294,6 +319,23 @@ class Supervisor:
                     for target in [t for t in self.pushed if t.startswith("hop:")]:
                         self.pushed.pop(target)
                 asyncio.get_running_loop().create_task(self.push_when_up(name))
+
+    def exit_watch(self, pid: int) -> None:
+        """Wakes the reaper once when the process ends: nothing polls while all run."""
+        # uvloop keeps SIGCHLD to itself; a pidfd turns readable when its process exits.
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:  # gone already
+            self.child_exited.set()
+            return
+        loop = asyncio.get_running_loop()
+
+        def exited() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            self.child_exited.set()
+
+        loop.add_reader(fd, exited)
 
     async def push_when_up(self, name: str) -> None:
         for _ in range(200):
@@ -388,20 +430,26 @@ class Supervisor:
             await asyncio.sleep(max(0.05, period - (time.monotonic() - started)))
 
     async def take_snapshot(self) -> None:
-
-        async def fetch(name: str) -> list[Any]:
-            url = f"http://{self.topology.host}:{port_of(name, self.topology)}/_samples"
-            try:
-                async with self.client.get(url) as response:
-                    return await response.json() if response.status == 200 else []
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
-                return []
-
+        """Reads every service's values off its board (see `sandbox.boards`) and
+        its memory and CPU from /proc: no service is asked anything."""
         pushes, pushing = self.pushes, self.push_lock.locked()
-        results = await asyncio.gather(*(fetch(name) for name in SERVICES))
+        results = [self.board_samples(name) for name in SERVICES]
         if not pushing and self.pushes == pushes:  # no push crossed these samples
             self.knobs_reconcile(dict(zip(SERVICES, results, strict=True)))
-        samples = [(n, labels, v) for result in results for n, labels, v in result]
+        samples = [
+            (n, labels, v)
+            for result in results
+            for n, labels, v in result
+            if n not in PROCESS_SERIES
+        ]
+        processes = self.process_figures.samples(
+            {
+                name: self.children[name].pid
+                for name, result in zip(SERVICES, results, strict=True)
+                if result
+            }
+        )
+        samples += processes
         # infra helpers' scenarios: instance-crash-loop reads the restarts, the supervisor's own
         samples += [
             ("sdlab_service_restarts_total", {"service": name}, float(child.restarts))
@@ -411,14 +459,25 @@ class Supervisor:
         if self.snapshots:
             # A service that did not answer keeps its last values, or the next window
             # would count its whole lifetime as if it happened in one second.
+            # A service between a crash and its restart keeps its memory and CPU likewise.
             missing = {name for name, result in zip(SERVICES, results, strict=True) if not result}
+            unread = set(SERVICES) - missing - {labels["service"] for _, labels, _ in processes}
             carried = {
                 key: value
                 for key, value in self.snapshots[-1].values.items()
                 if dict(key[1]).get("service") in missing
+                or (key[0] in PROCESS_SERIES and dict(key[1]).get("service") in unread)
             }
             snapshot = Snapshot(snapshot.at, {**carried, **snapshot.values})
+        if self.snapshots:
+            self.snapshots[-1].series_drop()
         self.snapshots.append(snapshot)
+
+    def board_samples(self, name: str) -> list[Any]:
+        child = self.children.get(name)
+        if child is None or child.boards is None:
+            return []
+        return child.boards.metrics.samples()
 
     def knobs_reconcile(self, samples: Mapping[str, list[Any]]) -> None:
         """A service whose knobs differ from what it should run with (an update lost to a
@@ -434,18 +493,23 @@ class Supervisor:
             self.knob_resends += 1
 
     def figures(self) -> dict[str, float | None]:
+        """Computed once per sample, however often `/state` is read between two samples."""
         if len(self.snapshots) < 2:
             return {}
         new = self.snapshots[-1]
+        if self.figures_of is not None and self.figures_of[0] is new:
+            return self.figures_of[1]
         old = next(
             (s for s in self.snapshots if new.at - s.at <= WINDOW_S + 0.5), self.snapshots[0]
         )
         if old is new:
             old = self.snapshots[-2]
-        return {
+        figures = {
             k: (round(v, 4) if not math.isnan(v) else None)
             for k, v in figures_compute(old, new, SERVICES).items()
         }
+        self.figures_of = (new, figures)
+        return figures
 
     def scenario_metrics(self) -> dict[str, list[dict[str, object]]]:
         """Each active scenario's own declared metrics (not the RED ones every chart has)."""
@@ -544,20 +608,18 @@ class Supervisor:
         )
 
     async def h_logs(self, request: web.Request) -> web.Response:
-        since = request.query.get("since", "0")
-
-        async def fetch(name: str) -> list[dict[str, Any]]:
-            url = f"http://{self.topology.host}:{port_of(name, self.topology)}/_logs?since={since}"
-            try:
-                async with self.client.get(url) as response:
-                    return await response.json() if response.status == 200 else []
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
-                return []
-
+        """The services' newest lines above `since`, read off their log boards, and the
+        sandbox's own timeline."""
+        since: float
+        try:
+            since = int(request.query.get("since", "0"))
+        except ValueError:  # not a line number: no line is after it
+            since = math.inf
         lines = [
             line
-            for chunk in await asyncio.gather(*(fetch(n) for n in self.children))
-            for line in chunk
+            for child in self.children.values()
+            if child.boards is not None
+            for line in child.boards.logs.since(since)
         ]
         events = [
             {"time": e.at, "level": "info", "service": "sandbox", "message": e.what, **e.detail}

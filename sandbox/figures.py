@@ -11,6 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 Labels = tuple[tuple[str, str], ...]
 SampleKey = tuple[str, Labels]
@@ -21,6 +22,19 @@ class Snapshot:
     at: float
     values: Mapping[SampleKey, float]
 
+    @cached_property
+    def series(self) -> Mapping[str, list[tuple[dict[str, str], float]]]:
+        """Each metric's series, labels as a dict: a figure reads its own, not all of them."""
+        series: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+        for (name, labels), value in self.values.items():
+            series[name].append((dict(labels), value))
+        return series
+
+    def series_drop(self) -> None:
+        """Forgets the index (rebuilt if asked again). A supervisor keeps the index of its
+        newest snapshot only: a service it forks later starts with a copy of its heap."""
+        self.__dict__.pop("series", None)
+
 
 def snapshot_from(samples: Iterable[tuple[str, Mapping[str, str], float]], at: float) -> Snapshot:
     return Snapshot(
@@ -30,22 +44,21 @@ def snapshot_from(samples: Iterable[tuple[str, Mapping[str, str], float]], at: f
 
 def _sum(snapshot: Snapshot, name: str, **match: str) -> float:
     total = 0.0
-    for (sample, labels), value in snapshot.values.items():
-        if sample == name and _matches(labels, match):
+    for labels, value in snapshot.series.get(name, ()):
+        if _matches(labels, match):
             total += value
     return total
 
 
-def _matches(labels: Labels, match: Mapping[str, str]) -> bool:
-    found = dict(labels)
-    return all(found.get(k) == v for k, v in match.items())
+def _matches(labels: Mapping[str, str], match: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in match.items())
 
 
 def _buckets(snapshot: Snapshot, name: str, **match: str) -> dict[float, float]:
     buckets: dict[float, float] = defaultdict(float)
-    for (sample, labels), value in snapshot.values.items():
-        if sample == f"{name}_bucket" and _matches(labels, match):
-            buckets[float(dict(labels)["le"])] += value
+    for labels, value in snapshot.series.get(f"{name}_bucket", ()):
+        if _matches(labels, match):
+            buckets[float(labels["le"])] += value
     return buckets
 
 
@@ -74,13 +87,8 @@ def _service_figures(
     """`moved`: how far each series moved in the window; `new`: where gauges stand now."""
     total = _sum(moved, "sdlab_requests_total", service=service)
     errors = 0.0
-    for (sample, labels), value in moved.values.items():
-        found = dict(labels)
-        if (
-            sample == "sdlab_requests_total"
-            and found.get("service") == service
-            and found.get("status", "0")[:1] == "5"
-        ):
+    for labels, value in moved.series.get("sdlab_requests_total", ()):
+        if labels.get("service") == service and labels.get("status", "0")[:1] == "5":
             errors += value
     figures[f"{service}.rps"] = total / dt
     figures[f"{service}.error_ratio"] = errors / total if total > 0 else 0.0
@@ -111,8 +119,8 @@ def _service_figures(
     )
     states = [
         value
-        for (sample, labels), value in new.values.items()
-        if sample == "sdlab_breaker_state" and dict(labels).get("service") == service
+        for labels, value in new.series.get("sdlab_breaker_state", ())
+        if labels.get("service") == service
     ]
     figures[f"{service}.breaker_open"] = 1.0 if any(s == 2 for s in states) else 0.0
     figures[f"{service}.clock_skew_s"] = _sum(new, "sdlab_clock_skew_seconds", service=service)

@@ -21,12 +21,14 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from sandbox.boards import ServiceBoards, install
 from sandbox.topology import SERVICES, Topology
 
 PR_SET_PDEATHSIG = 1
@@ -57,6 +59,7 @@ class Child:
     backoff: int = 0  # crashes in a row: how long the next restart waits
     exit_status: str = ""
     healthy: bool = False
+    boards: ServiceBoards | None = None  # its metric values and log tail
 
 
 def event_loop_policy() -> asyncio.AbstractEventLoopPolicy | None:
@@ -135,9 +138,13 @@ async def serve(service: Any, host: str, port: int) -> None:
     await runner.cleanup()
 
 
-def child_main(name: str, topology: Topology, data_dir: Path) -> None:
+def child_main(
+    name: str, topology: Topology, data_dir: Path, boards: ServiceBoards | None = None
+) -> None:
     """Runs in the forked child: a fresh event loop serving one service, until SIGTERM."""
     die_with_parent()
+    if boards is not None:
+        install(boards)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     asyncio.events._set_running_loop(None)  # a fork inside a running loop: start clean
@@ -147,12 +154,22 @@ def child_main(name: str, topology: Topology, data_dir: Path) -> None:
     asyncio.run(serve(service, topology.host, port_of(name, topology)))
 
 
-def fork_child(name: str, topology: Topology, data_dir: Path) -> int:
+def fork_child(
+    name: str,
+    topology: Topology,
+    data_dir: Path,
+    boards: ServiceBoards | None = None,
+    inherited: Iterable[ServiceBoards] = (),
+) -> int:
+    """Forks one service onto its `boards`; it lets go of the others it inherits."""
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            child_main(name, topology, data_dir)
+            for other in inherited:
+                if other is not boards:
+                    other.close()
+            child_main(name, topology, data_dir, boards)
         except BaseException as exc:  # the child must never return into the supervisor
             code = 1
             print(
@@ -199,9 +216,15 @@ def run(options: RuntimeOptions) -> int:
     service_for("gateway", topology, data_dir)
     event_loop_policy()  # imported before the forks, like the rest
     gc.freeze()
+    boards = {name: ServiceBoards() for name in (*SERVICES, "proxy")}
     children = {
-        name: Child(name, fork_child(name, topology, data_dir), time.monotonic())
-        for name in (*SERVICES, "proxy")
+        name: Child(
+            name,
+            fork_child(name, topology, data_dir, boards[name], boards.values()),
+            time.monotonic(),
+            boards=boards[name],
+        )
+        for name in boards
     }
     supervisor = Supervisor(options, topology, children, data_dir)
     asyncio.set_event_loop_policy(event_loop_policy())

@@ -8,14 +8,18 @@ import secrets
 import sys
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from sandbox.boards import LogBoard
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 PSS_EVERY_S = 5.0
+LOG_LINE_KEPT_BYTES = 1536  # fits a log board's slot
 
 
 class ServiceMetrics:
@@ -150,15 +154,9 @@ class ServiceMetrics:
             with open("/proc/self/statm") as statm:
                 resident_pages = int(statm.read().split()[1])
             self.memory.labels(self.service).set(resident_pages * os.sysconf("SC_PAGE_SIZE"))
-            # The kernel walks every page table to sum PSS: a sweep in itself, so it is
-            # read every few seconds, not on every sample.
             if time.monotonic() - self.pss_read_at >= PSS_EVERY_S:
                 self.pss_read_at = time.monotonic()
-                with open("/proc/self/smaps_rollup") as rollup:
-                    for line in rollup:
-                        if line.startswith("Pss:"):
-                            self.memory_pss.labels(self.service).set(int(line.split()[1]) * 1024)
-                            break
+                self.memory_pss.labels(self.service).set(proportional_bytes("self"))
         except OSError:
             pass
         times = os.times()
@@ -169,6 +167,52 @@ class ServiceMetrics:
     def render(self) -> bytes:
         self.refresh_process()
         return generate_latest(self.registry)
+
+
+class ProcessFigures:
+    """Each service's memory and CPU, read by its supervisor from /proc: the same series
+    `refresh_process` sets inside a service, without waking it."""
+
+    def __init__(self) -> None:
+        self.pss: dict[int, float] = {}
+        self.pss_read_at = -PSS_EVERY_S
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.page = os.sysconf("SC_PAGE_SIZE")
+
+    def samples(self, pids: dict[str, int]) -> list[tuple[str, dict[str, str], float]]:
+        pss_due = time.monotonic() - self.pss_read_at >= PSS_EVERY_S
+        if pss_due:
+            self.pss_read_at = time.monotonic()
+        out: list[tuple[str, dict[str, str], float]] = []
+        for service, pid in pids.items():
+            try:
+                with open(f"/proc/{pid}/statm") as statm:
+                    resident = int(statm.read().split()[1]) * self.page
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                cpu = (int(fields[11]) + int(fields[12])) / self.tick
+                if pss_due or pid not in self.pss:
+                    self.pss[pid] = proportional_bytes(pid)
+            except (OSError, ValueError, IndexError):
+                continue  # gone between the fork and this read: the next sample has it
+            labels = {"service": service}
+            out += [
+                ("sdlab_process_resident_bytes", labels, float(resident)),
+                ("sdlab_process_proportional_bytes", labels, self.pss[pid]),
+                ("sdlab_process_cpu_seconds_total", labels, cpu),
+            ]
+        for gone in set(self.pss) - set(pids.values()):
+            del self.pss[gone]
+        return out
+
+
+def proportional_bytes(pid: int | str) -> float:
+    """PSS: the kernel walks every page table to sum it, so callers read it seldom."""
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("Pss:"):
+                return float(int(line.split()[1]) * 1024)
+    return 0.0
 
 
 def new_trace_id() -> str:
@@ -190,11 +234,14 @@ def traceparent_parse(header: str | None) -> tuple[str, str] | None:
 
 
 class LogRing:
-    """JSON log lines to stdout, and the most recent ones kept for the lab page's log tail."""
+    """JSON log lines to stdout, and the most recent ones kept for the lab page's log tail:
+    on the service's log board when it runs under a supervisor, else here."""
+
+    board: LogBoard | None = None  # set in a service by `sandbox.boards.install`
 
     def __init__(self, service: str, size: int = 200, stream: Any = None) -> None:
         self.service = service
-        self.lines: deque[dict[str, Any]] = deque(maxlen=size)
+        self.lines: deque[dict[str, Any]] = deque(maxlen=0 if self.board else size)
         self.stream = stream if stream is not None else sys.stdout
         self.sequence = 0
 
@@ -208,12 +255,23 @@ class LogRing:
             "message": message,
             **fields,
         }
-        self.lines.append(line)
+        text = json.dumps(line, default=str)
+        if self.board is not None:
+            kept = text.encode()
+            if len(kept) > LOG_LINE_KEPT_BYTES:  # the tail keeps what it can; stdout has it all
+                core = {k: line[k] for k in ("time", "seq", "level", "service")}
+                cut = {"message": message[:500], "cut": "too long for the log tail"}
+                kept = json.dumps({**core, **cut}, default=str).encode()
+            self.board.write(self.sequence, kept, line["time"])
+        else:
+            self.lines.append(line)
         try:
-            self.stream.write(json.dumps(line, default=str) + "\n")
+            self.stream.write(text + "\n")
             self.stream.flush()
         except (OSError, ValueError):
             pass
 
-    def since(self, sequence: int) -> list[dict[str, Any]]:
+    def since(self, sequence: float) -> list[dict[str, Any]]:
+        if self.board is not None:
+            return self.board.since(sequence)
         return [line for line in self.lines if line["seq"] > sequence]

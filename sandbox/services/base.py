@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
 import signal
@@ -250,10 +249,8 @@ class Service:
             [
                 web.get("/_health", self._health),
                 web.get("/_metrics", self._metrics),
-                web.get("/_samples", self._samples),
                 web.put("/_knobs", self._set_knobs),
                 web.get("/_knobs", self._get_knobs),
-                web.get("/_logs", self._logs),
                 *self.routes(),
             ]
         )
@@ -282,19 +279,6 @@ class Service:
 
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render(), content_type="text/plain")
-
-    async def _samples(self, _: web.Request) -> web.Response:
-        """The current value of every series, as JSON: cheaper than text for the supervisor."""
-        self.metrics.refresh_process()
-        samples = [
-            [sample.name, sample.labels, sample.value]
-            for family in self.metrics.registry.collect()
-            for sample in family.samples
-            if not sample.name.endswith("_created")
-        ]
-        return web.Response(
-            body=json.dumps(samples, separators=(",", ":")), content_type="application/json"
-        )
 
     async def _get_knobs(self, _: web.Request) -> web.Response:
         return web.json_response(self.knobs)
@@ -329,10 +313,6 @@ class Service:
                 self.metrics.knobs_fingerprint.labels(self.name).set(knobs_fingerprint(self.knobs))
                 raise
         return web.json_response(self.knobs)
-
-    async def _logs(self, request: web.Request) -> web.Response:
-        since = int(request.query.get("since", "0"))
-        return web.json_response(self.logs.since(since))
 
     # -- every shop request passes here: RED metrics and the injected faults
     @web.middleware

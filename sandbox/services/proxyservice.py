@@ -76,7 +76,6 @@ class ProxyService:
                 web.get("/_metrics", self.metrics),
                 web.put("/_knobs", self.set_knobs),
                 web.get("/_knobs", self.get_knobs),
-                web.get("/_logs", self.get_logs),
             ]
         )
         app.on_startup.append(self.start)
@@ -94,9 +93,6 @@ class ProxyService:
 
     async def get_knobs(self, _: web.Request) -> web.Response:
         return web.json_response(self.knobs)
-
-    async def get_logs(self, request: web.Request) -> web.Response:
-        return web.json_response(self.logs.since(int(request.query.get("since", "0"))))
 
     async def set_knobs(self, request: web.Request) -> web.Response:
         """Body: {hop name: {knob: value}}; every hop is validated before any changes."""

@@ -1,0 +1,166 @@
+"""A service keeps its metric values and log tail on boards its supervisor reads without
+asking it: what a board reads back must be what prometheus_client's collect() gives, and
+the lines the service logged."""
+
+import io
+import json
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import values as prometheus_values
+
+from sandbox.boards import SLOTS, LogBoard, MetricBoard, ServiceBoards, install, value_class
+from sandbox.telemetry import LogRing, ServiceMetrics
+
+
+@pytest.fixture
+def board(monkeypatch: pytest.MonkeyPatch) -> Iterator[MetricBoard]:
+    board = MetricBoard()
+    # What install() does in a forked service, undone after the test.
+    monkeypatch.setattr(prometheus_values, "ValueClass", value_class(board))
+    yield board
+    board.close()
+
+
+def collected(metrics: ServiceMetrics) -> dict:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+def read(board: MetricBoard) -> dict:
+    return {(name, tuple(sorted(labels.items()))): value for name, labels, value in board.samples()}
+
+
+def serve_some(metrics: ServiceMetrics, worker: int) -> None:
+    for n in range(500):
+        route = ("/products", "/orders")[n % 2]
+        metrics.requests.labels("gateway", route, str(200 + 300 * (n % 7 == 0))).inc()
+        metrics.latency.labels("gateway", route).observe(0.0007 * (n % 40) * (worker + 1))
+        metrics.client_calls.labels("gateway", "cache", ("ok", "timeout")[n % 5 == 0]).inc()
+        metrics.pool_in_use.labels("gateway", "http").set(n % 9)
+        metrics.in_flight.labels("gateway").inc()
+        metrics.in_flight.labels("gateway").dec()
+
+
+def test_a_board_reads_back_what_the_registry_collects(board):
+    metrics = ServiceMetrics("gateway")
+    threads = [threading.Thread(target=serve_some, args=(metrics, w)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    expected = collected(metrics)
+    # counters, gauges and every histogram series (cumulative buckets, _count, _sum)
+    assert (
+        expected[
+            (
+                "sdlab_requests_total",
+                (("route", "/orders"), ("service", "gateway"), ("status", "200")),
+            )
+        ]
+        > 0
+    )
+    assert any(name == "sdlab_request_duration_seconds_bucket" for name, _ in expected)
+    assert read(board) == expected
+
+
+def test_series_made_after_a_read_are_read_the_next_time(board):
+    metrics = ServiceMetrics("cache")
+    before = read(board)
+    metrics.requests.labels("cache", "/get", "200").inc(3)
+    after = read(board)
+    key = ("sdlab_requests_total", (("route", "/get"), ("service", "cache"), ("status", "200")))
+    assert key not in before
+    assert after[key] == 3
+    assert after == collected(metrics)
+
+
+def test_another_process_reads_a_service_without_asking_it():
+    boards = ServiceBoards()
+    board = boards.metrics
+    ready, done = os.pipe(), os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the service: counts, then waits, never answering anything
+        try:
+            install(boards)
+            requests = Counter("sdlab_requests", "", ["service"], registry=CollectorRegistry())
+            requests.labels("orders").inc(41)
+            requests.labels("orders").inc()
+            os.write(ready[1], b"x")
+            os.read(done[0], 1)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready[0], 1) == b"x"
+        assert read(board) == {("sdlab_requests_total", (("service", "orders"),)): 42.0}
+    finally:
+        os.write(done[1], b"x")
+        os.waitpid(pid, 0)
+        boards.close()
+
+
+def test_a_full_board_keeps_counting_privately(board):
+    crowd = Gauge("sdlab_crowd", "", ["n"], registry=CollectorRegistry())
+    for n in range(SLOTS):
+        crowd.labels(str(n)).set(n)
+    crowd.labels("one too many").set(7)
+    assert crowd.labels("one too many")._value.get() == 7.0  # the service still has it
+    shown = read(board)
+    assert ("sdlab_crowd", (("n", "one too many"),)) not in shown
+    assert shown[("sdlab_crowd", (("n", str(SLOTS - 1)),))] == SLOTS - 1
+
+
+def test_a_log_board_keeps_the_newest_lines_and_hands_out_those_after_a_seq(monkeypatch):
+    board = LogBoard(lines=5)
+    monkeypatch.setattr(LogRing, "board", board)
+    ring = LogRing("orders", stream=io.StringIO())
+    for n in range(8):
+        ring.log("info", f"order {n}", order=n)
+    assert [line["seq"] for line in board.since(0)] == [4, 5, 6, 7, 8]  # the oldest went
+    assert [line["message"] for line in board.since(6)] == ["order 6", "order 7"]
+    assert board.since(8) == []
+    assert ring.since(7) == board.since(7)
+    board.close()
+
+
+def test_a_line_too_long_for_the_tail_is_cut_and_still_says_whose_it_is(monkeypatch):
+    board = LogBoard(lines=4)
+    monkeypatch.setattr(LogRing, "board", board)
+    stdout = io.StringIO()
+    ring = LogRing("gateway", stream=stdout)
+    ring.log("error", "x" * 5000, detail="y" * 5000)
+    (line,) = board.since(0)
+    assert (line["service"], line["seq"], line["level"]) == ("gateway", 1, "error")
+    assert line["message"] == "x" * 500
+    assert "cut" in line
+    assert json.loads(stdout.getvalue())["detail"] == "y" * 5000  # stdout keeps it whole
+    board.close()
+
+
+def test_the_supervisor_reads_a_services_log_tail_off_its_board():
+    boards = ServiceBoards()
+    ready, done = os.pipe(), os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            install(boards)
+            LogRing("cache", stream=io.StringIO()).log("warning", "evicted", keys=3)
+            os.write(ready[1], b"x")
+            os.read(done[0], 1)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready[0], 1) == b"x"
+        (line,) = boards.logs.since(0)
+        assert (line["service"], line["message"], line["keys"]) == ("cache", "evicted", 3)
+    finally:
+        os.write(done[1], b"x")
+        os.waitpid(pid, 0)
+        boards.close()
