@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from sandbox.boards import ServiceBoards, install
+from sandbox.server import Server
 from sandbox.topology import SERVICES, Topology
 
 PR_SET_PDEATHSIG = 1
@@ -126,16 +125,15 @@ def port_of(name: str, topology: Topology) -> int:
 
 
 async def serve(service: Any, host: str, port: int) -> None:
-    runner = web.AppRunner(service.app(), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=512)
-    await site.start()
+    """Serves the service's aiohttp application on the lean server (`sandbox.server`)."""
+    server = Server(service.app())
+    await server.start(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await stop.wait()
-    await runner.cleanup()
+    await server.stop()
 
 
 def child_main(

@@ -1,0 +1,324 @@
+"""A lean HTTP/1.1 server for a sandbox's services.
+
+Every user request crosses three to five services, and a hundred sandboxes share two
+cores: aiohttp's server machinery spent about 0.4 ms of Python per request (request and
+response objects, routing, the writer), more than a cache lookup's handler. This server
+serves the same `web.Application` (its routes, middlewares and startup and cleanup
+signals; handlers keep taking a request and returning a `web.Response` or raising an
+`HTTPException`) over a protocol of its own: httptools parses, a table routes, and a
+response goes out in one write.
+
+It offers handlers what the services use of aiohttp's request: `method`, `path`,
+`query`, `headers`, `match_info` (with `route.resource.canonical`), `read()`, `json()`,
+`can_read_body`, `transport` (None once the client has gone) and item storage.
+Requests on one connection are served in order; a handler is not cancelled when its
+client goes away (aiohttp's default too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import httptools
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+
+Handler = Callable[[Any], Awaitable[web.StreamResponse]]
+
+
+class Resource:
+    __slots__ = ("canonical",)
+
+    def __init__(self, canonical: str) -> None:
+        self.canonical = canonical
+
+
+class Route:
+    __slots__ = ("resource",)
+
+    def __init__(self, resource: Resource | None) -> None:
+        self.resource = resource
+
+
+UNMATCHED = Route(None)
+
+
+class MatchInfo(dict[str, str]):
+    __slots__ = ("route",)
+
+    def __init__(self, route: Route, parameters: dict[str, str]) -> None:
+        super().__init__(parameters)
+        self.route = route
+
+
+class Request(MutableMapping[str, Any]):
+    """The part of aiohttp's request the services' handlers use."""
+
+    __slots__ = (
+        "_body",
+        "_connection",
+        "_query",
+        "_query_string",
+        "_state",
+        "headers",
+        "match_info",
+        "method",
+        "path",
+    )
+
+    def __init__(
+        self,
+        connection: _Connection,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+    ) -> None:
+        self._connection = connection
+        self.method = method
+        self.path = path
+        self._query_string = query_string
+        self._query: MultiDictProxy[str] | None = None
+        self.headers = headers
+        self._body = body
+        self._state: dict[str, Any] = {}
+        self.match_info = MatchInfo(UNMATCHED, {})
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        if self._query is None:
+            pairs = parse_qsl(self._query_string, keep_blank_values=True)
+            self._query = MultiDictProxy(MultiDict(pairs))
+        return self._query
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._connection.transport
+
+    @property
+    def can_read_body(self) -> bool:
+        return bool(self._body)
+
+    async def read(self) -> bytes:
+        return self._body
+
+    async def text(self) -> str:
+        return self._body.decode()
+
+    async def json(self) -> Any:
+        return json.loads(self._body)
+
+    # item storage, as aiohttp's request offers
+    def __getitem__(self, key: str) -> Any:
+        return self._state[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._state[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._state[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._state)
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+
+class Router:
+    """aiohttp's routes, matched by a dict for fixed paths and a regex per pattern."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.fixed: dict[tuple[str, str], tuple[Route, Handler]] = {}
+        self.patterns: list[tuple[str, re.Pattern[str], Route, Handler]] = []
+        self.paths: dict[str, set[str]] = {}  # canonical path -> methods, for 405
+        for route in app.router.routes():
+            info = route.resource.get_info() if route.resource is not None else {}
+            canonical = route.resource.canonical if route.resource is not None else ""
+            ours = Route(Resource(canonical))
+            self.paths.setdefault(canonical, set()).add(route.method)
+            if "path" in info:
+                self.fixed[(route.method, canonical)] = (ours, route.handler)
+            else:  # aiohttp's own pattern for the resource, matched as it matches it
+                self.patterns.append((route.method, info["pattern"], ours, route.handler))
+
+    def resolve(self, request: Request) -> Handler:
+        found = self.fixed.get((request.method, request.path))
+        if found is not None:
+            request.match_info = MatchInfo(found[0], {})
+            return found[1]
+        allowed: set[str] = set(self.paths.get(request.path, ()))
+        for method, regex, route, handler in self.patterns:
+            match = regex.fullmatch(request.path)
+            if match is None:
+                continue
+            if method == request.method:
+                request.match_info = MatchInfo(route, match.groupdict())
+                return handler
+            allowed.add(method)
+        if allowed:
+            return _refuse(web.HTTPMethodNotAllowed(request.method, sorted(allowed)))
+        return _refuse(web.HTTPNotFound())
+
+
+def _refuse(answer: web.HTTPException) -> Handler:
+    async def refuse(_: Any) -> web.StreamResponse:
+        raise answer
+
+    return refuse
+
+
+class Server:
+    """Serves one `web.Application` on a TCP port."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.router = Router(app)
+        self.middlewares = list(app.middlewares)
+        self.connections: set[_Connection] = set()
+        self.server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        for callback in self.app.on_startup:
+            await callback(self.app)
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: _Connection(self), host, port, reuse_address=True, backlog=512
+        )
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one the OS chose when started on port 0)."""
+        if self.server is None:
+            raise RuntimeError("the server is not started")
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.close()
+        for callback in self.app.on_cleanup:
+            await callback(self.app)
+
+    async def answer(self, request: Request) -> web.StreamResponse:
+        handler = self.router.resolve(request)
+        for middleware in reversed(self.middlewares):
+            handler = _wrapped(middleware, handler)
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            return exc
+        except Exception:  # a bug in a handler: aiohttp answers 500 too
+            return web.Response(status=500, text="500: Internal Server Error")
+
+
+def _wrapped(middleware: Any, handler: Handler) -> Handler:
+    async def call(request: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await middleware(request, handler)
+        return response
+
+    return call
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.url = b""
+        self.headers: list[tuple[str, str]] = []
+        self.body: list[bytes] = []
+        self.pending: deque[tuple[Request, bool]] = deque()
+        self.serving = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.server.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self.transport is not None:
+                self.transport.write(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                self.transport.close()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.body = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        parsed = httptools.parse_url(self.url)
+        request = Request(
+            self,
+            self.parser.get_method().decode(),
+            unquote(parsed.path.decode("latin-1")),
+            (parsed.query or b"").decode("latin-1"),
+            CIMultiDictProxy(CIMultiDict(self.headers)),
+            b"".join(self.body),
+        )
+        self.pending.append((request, self.parser.should_keep_alive()))
+        if not self.serving:
+            self.serving = True
+            asyncio.get_running_loop().create_task(self.serve())
+
+    async def serve(self) -> None:
+        try:
+            while self.pending:
+                request, keep_alive = self.pending.popleft()
+                response = await self.server.answer(request)
+                if self.transport is None or self.transport.is_closing():
+                    return
+                self.transport.write(_encoded(response, keep_alive))
+                if not keep_alive:
+                    self.transport.close()
+                    return
+        finally:
+            self.serving = False
+
+
+def _encoded(response: web.StreamResponse, keep_alive: bool) -> bytes:
+    body = getattr(response, "body", None)
+    if body is None:
+        data = b""
+    elif isinstance(body, bytes | bytearray | memoryview):
+        data = bytes(body)
+    else:  # a payload object: aiohttp keeps the bytes as its value
+        data = bytes(body._value)
+    lines = [f"HTTP/1.1 {response.status} {response.reason}"]
+    lines += [
+        f"{name}: {value}"
+        for name, value in response.headers.items()
+        if name.lower() not in ("content-length", "connection")
+    ]
+    lines.append(f"Content-Length: {len(data)}")
+    if not keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data

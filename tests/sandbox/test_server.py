@@ -1,0 +1,139 @@
+"""The services' lean HTTP server, over real sockets: it serves an aiohttp application's
+routes and middleware as aiohttp would, and answers bad requests clearly."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from sandbox.httpclient import Pool
+from sandbox.server import Server
+
+
+def shop() -> tuple[web.Application, list[str], set[int]]:
+    seen: list[str] = []
+    connections: set[int] = set()
+
+    @web.middleware
+    async def route_of(request, handler):
+        resource = request.match_info.route.resource
+        seen.append(resource.canonical if resource else "unmatched")
+        connections.add(id(request.transport))
+        request["tag"] = "tagged"
+        return await handler(request)
+
+    async def product(request):
+        return web.json_response(
+            {
+                "sku": request.match_info["sku"],
+                "page": request.query.get("page"),
+                "tag": request["tag"],
+                "trace": request.headers.get("traceparent"),
+            }
+        )
+
+    async def order(request):
+        body = await request.json()
+        if body.get("quantity", 0) < 1:
+            raise web.HTTPUnprocessableEntity(
+                text='{"message": "quantity must be at least 1"}', content_type="application/json"
+            )
+        return web.json_response({"ordered": body["quantity"]}, status=201)
+
+    async def broken(_):
+        raise RuntimeError("a bug")
+
+    app = web.Application(middlewares=[route_of])
+    app.add_routes(
+        [
+            web.get("/products/{sku}", product),
+            web.post("/orders", order),
+            web.get("/broken", broken),
+        ]
+    )
+    return app, seen, connections
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[int]:
+    server = Server(app)
+    await server.start("127.0.0.1", 0)
+    try:
+        yield server.port
+    finally:
+        await server.stop()
+
+
+def test_routes_middleware_and_answers_are_aiohttps():
+    app, seen, connections = shop()
+
+    async def scenario():
+        async with serving(app) as port:
+            pool = Pool("127.0.0.1", port, limit=1)  # one connection: keep-alive reused
+            try:
+                product = await pool.request(
+                    "GET", "/products/sku%2D7?page=2", headers={"traceparent": "00-ab-cd-01"}
+                )
+                ordered = await pool.request("POST", "/orders", json_body={"quantity": 3})
+                refused = await pool.request("POST", "/orders", json_body={"quantity": 0})
+                missing = await pool.request("GET", "/nowhere")
+                wrong_method = await pool.request("DELETE", "/orders")
+                broken = await pool.request("GET", "/broken")
+                return product, ordered, refused, missing, wrong_method, broken
+            finally:
+                await pool.close()
+
+    product, ordered, refused, missing, wrong_method, broken = asyncio.run(scenario())
+    assert product.status == 200
+    assert product.json() == {"sku": "sku-7", "page": "2", "tag": "tagged", "trace": "00-ab-cd-01"}
+    assert product.headers["content-type"] == "application/json; charset=utf-8"
+    assert (ordered.status, ordered.json()) == (201, {"ordered": 3})
+    assert refused.status == 422
+    assert refused.json() == {"message": "quantity must be at least 1"}
+    assert missing.status == 404
+    assert wrong_method.status == 405
+    assert broken.status == 500
+    assert len(connections) == 1  # one keep-alive connection served them all
+    assert seen == ["/products/{sku}", "/orders", "/orders", "unmatched", "unmatched", "/broken"]
+
+
+def test_a_request_that_is_not_http_gets_a_400_and_the_connection_closes():
+    app, _, _ = shop()
+
+    async def scenario():
+        async with serving(app) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), timeout=5)
+            writer.close()
+            return answer
+
+    answer = asyncio.run(scenario())
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
+def test_a_handler_sees_its_client_leave():
+    left = asyncio.Event()
+
+    async def long_poll(request):
+        while request.transport is not None and not request.transport.is_closing():
+            await asyncio.sleep(0.01)
+        left.set()
+        return web.json_response({})
+
+    app = web.Application()
+    app.add_routes([web.get("/wait", long_poll)])
+
+    async def scenario():
+        async with serving(app) as port:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.close()
+            await asyncio.wait_for(left.wait(), timeout=5)
+            return left.is_set()
+
+    assert asyncio.run(scenario())
