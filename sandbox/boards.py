@@ -17,10 +17,11 @@ Layout of a metric board (all little-endian):
     values  `slots` doubles, one per series, in the order the series were created
     keys    per series: u32 length, then JSON [kind, sample name, label names, values]
 
-A series is announced by writing its key, then raising the count: a reader that sees the
-count sees the key (x86 and arm64 both keep a single writer's stores in order here, and a
-key that does not parse is left for the next read). Values are aligned doubles, which a
-reader never sees half-written.
+A series is announced by writing its key, then raising the count. x86 keeps one writer's
+stores in order, so a reader that sees the count sees the key; where stores may be seen
+out of order (arm64), a key read half-written does not parse (the key space starts
+zeroed) and is taken at the next read. Values are aligned doubles, which a reader never
+sees half-written.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class MetricBoard:
         self._known = 0
         self._known_bytes = 0
         self._plan: list[tuple[str, dict[str, str], int]] = []
+        self._planned: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], _Histogram] = {}
 
     # -- writer (the service)
@@ -116,8 +118,14 @@ class MetricBoard:
             self._known_bytes = at - KEYS_AT
 
     def _file(self, kind: str, metric: str, name: str, labels: dict[str, str], slot: int) -> None:
+        # A series removed and made again gets a new slot under the same key: the newest wins.
         if kind != "histogram":
-            self._plan.append((name, labels, slot))
+            key = (name, tuple(sorted(labels.items())))
+            if key in self._planned:
+                self._plan[self._planned[key]] = (name, labels, slot)
+            else:
+                self._planned[key] = len(self._plan)
+                self._plan.append((name, labels, slot))
             return
         le = labels.pop("le", None)
         group = (metric, tuple(sorted(labels.items())))
@@ -125,8 +133,8 @@ class MetricBoard:
         if le is None:
             histogram.sum_slot = slot
         else:
-            histogram.buckets.append((float(le), le, slot))
-            histogram.buckets.sort()
+            kept = [b for b in histogram.buckets if b[1] != le]
+            histogram.buckets = sorted([*kept, (float(le), le, slot)])
 
     def close(self) -> None:
         self.values.release()

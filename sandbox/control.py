@@ -286,6 +286,7 @@ class Supervisor:
                     else f"exited with {os.WEXITSTATUS(status)}"
                 )
                 child.exit_status = how
+                child.running = False
                 self.engine._record("service crashed", service=name, how=how)
                 if time.monotonic() - child.started_at > STABLE_AFTER_S:
                     child.backoff = 0
@@ -310,6 +311,7 @@ class Supervisor:
                 if child.boards is not None:
                     child.boards.close()
                 child.boards = boards
+                child.running = True
                 self.exit_watch(child.pid)
                 child.restarts += 1
                 child.started_at = time.monotonic()
@@ -475,7 +477,9 @@ class Supervisor:
 
     def board_samples(self, name: str) -> list[Any]:
         child = self.children.get(name)
-        if child is None or child.boards is None:
+        # A service between its exit and its restart counts as not answering: its values
+        # are carried, and its pid (reaped) is not read.
+        if child is None or child.boards is None or not child.running:
             return []
         return child.boards.metrics.samples()
 

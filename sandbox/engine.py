@@ -43,8 +43,11 @@ class Engine:
         self.active_mitigations: dict[str, dict[str, Any]] = {}
         self.base: KnobSettings = {}
         self.events: list[Event] = []
+        self.changes = 0  # every change is recorded: effective() recomputes after one
+        self._effective: tuple[int, KnobSettings] | None = None
 
     def _record(self, what: str, **detail: Any) -> None:
+        self.changes += 1
         self.events.append(Event(time.time(), what, detail))
         del self.events[:-200]
 
@@ -99,11 +102,15 @@ class Engine:
         self._record("load changed", settings=settings)
 
     def effective(self) -> KnobSettings:
+        """What every target runs with; callers read it, never change it."""
+        if self._effective is not None and self._effective[0] == self.changes:
+            return self._effective[1]
         owners = [self.base]
         owners += [self.scenarios[s].apply(p) for s, p in self.active_scenarios.items()]
         # Mitigations come last: where a knob combines as "last", the answer wins.
         owners += [self.mitigations[m].apply(p) for m, p in self.active_mitigations.items()]
-        return knobs_effective(owners, self.topology.targets())
+        self._effective = (self.changes, knobs_effective(owners, self.topology.targets()))
+        return self._effective[1]
 
     def state(self) -> dict[str, Any]:
         return {

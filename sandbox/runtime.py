@@ -59,6 +59,7 @@ class Child:
     exit_status: str = ""
     healthy: bool = False
     boards: ServiceBoards | None = None  # its metric values and log tail
+    running: bool = True  # false between its exit and its restart
 
 
 def event_loop_policy() -> asyncio.AbstractEventLoopPolicy | None:

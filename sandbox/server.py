@@ -11,8 +11,11 @@ response goes out in one write.
 It offers handlers what the services use of aiohttp's request: `method`, `path`,
 `query`, `headers`, `match_info` (with `route.resource.canonical`), `read()`, `json()`,
 `can_read_body`, `transport` (None once the client has gone) and item storage.
-Requests on one connection are served in order; a handler is not cancelled when its
-client goes away (aiohttp's default too).
+As aiohttp does: requests on one connection are served in order; a handler is not
+cancelled when its client goes away; a HEAD answer has no body; `%2F` in a path does not
+split it (the value matched keeps the slash); a body over 1 MiB gets a 413; a handler's
+exception is logged and answered with a 500; stopping lets requests being served finish
+(for up to `STOP_GRACE_S`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
@@ -30,6 +35,9 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 Handler = Callable[[Any], Awaitable[web.StreamResponse]]
+MAX_BODY_BYTES = 2**20
+MAX_PIPELINED = 64  # requests read ahead on one connection before it is closed
+STOP_GRACE_S = 5.0
 
 
 class Resource:
@@ -149,18 +157,20 @@ class Router:
             else:  # aiohttp's own pattern for the resource, matched as it matches it
                 self.patterns.append((route.method, info["pattern"], ours, route.handler))
 
-    def resolve(self, request: Request) -> Handler:
-        found = self.fixed.get((request.method, request.path))
+    def resolve(self, request: Request, safe_path: str) -> Handler:
+        """`safe_path`: decoded but for %2F and %25, which aiohttp matches on too."""
+        found = self.fixed.get((request.method, safe_path))
         if found is not None:
             request.match_info = MatchInfo(found[0], {})
             return found[1]
-        allowed: set[str] = set(self.paths.get(request.path, ()))
+        allowed: set[str] = set(self.paths.get(safe_path, ()))
         for method, regex, route, handler in self.patterns:
-            match = regex.fullmatch(request.path)
+            match = regex.fullmatch(safe_path)
             if match is None:
                 continue
             if method == request.method:
-                request.match_info = MatchInfo(route, match.groupdict())
+                values = {k: unquote(v) for k, v in match.groupdict().items()}
+                request.match_info = MatchInfo(route, values)
                 return handler
             allowed.add(method)
         if allowed:
@@ -183,6 +193,7 @@ class Server:
         self.router = Router(app)
         self.middlewares = list(app.middlewares)
         self.connections: set[_Connection] = set()
+        self.serving: set[asyncio.Task[None]] = set()
         self.server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -201,23 +212,38 @@ class Server:
         return int(self.server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        """Takes no new connections, lets the requests being served finish, then runs the
+        application's cleanup (which closes what those requests use)."""
         if self.server is not None:
             self.server.close()
+        for connection in list(self.connections):
+            if not connection.serving and connection.transport is not None:
+                connection.transport.close()
+        if self.serving:
+            await asyncio.wait(set(self.serving), timeout=STOP_GRACE_S)
         for connection in list(self.connections):
             if connection.transport is not None:
                 connection.transport.close()
         for callback in self.app.on_cleanup:
             await callback(self.app)
 
-    async def answer(self, request: Request) -> web.StreamResponse:
-        handler = self.router.resolve(request)
+    async def answer(self, request: Request, safe_path: str) -> web.StreamResponse:
+        handler = self.router.resolve(request, safe_path)
         for middleware in reversed(self.middlewares):
             handler = _wrapped(middleware, handler)
         try:
             return await handler(request)
         except web.HTTPException as exc:
             return exc
-        except Exception:  # a bug in a handler: aiohttp answers 500 too
+        except Exception as exc:  # a bug in a handler: logged, and a 500 as aiohttp answers
+            line = {
+                "level": "error",
+                "message": "request failed in the server",
+                "path": request.path,
+                "error": repr(exc),
+                "traceback": traceback.format_exc(),
+            }
+            sys.stderr.write(json.dumps(line) + "\n")
             return web.Response(status=500, text="500: Internal Server Error")
 
 
@@ -237,8 +263,9 @@ class _Connection(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[str, str]] = []
         self.body: list[bytes] = []
-        self.pending: deque[tuple[Request, bool]] = deque()
+        self.pending: deque[tuple[Request, str, bool]] = deque()
         self.serving = False
+        self.size = 0
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -252,18 +279,24 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            if self.transport is not None:
-                self.transport.write(
-                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                )
-                self.transport.close()
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            # httptools wraps what a callback raised
+            too_large = isinstance(exc.__context__, _TooLarge)
+            self.refuse(b"413 Request Entity Too Large" if too_large else b"400 Bad Request")
+
+    def refuse(self, status: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(
+                b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            self.transport.close()
 
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.url = b""
         self.headers = []
         self.body = []
+        self.size = 0
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -271,32 +304,46 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
+    def on_headers_complete(self) -> None:
+        for name, value in self.headers:  # refused before the body is sent, when it says
+            if name.lower() == "content-length" and int(value or 0) > MAX_BODY_BYTES:
+                raise _TooLarge
+
     def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > MAX_BODY_BYTES:
+            raise _TooLarge
         self.body.append(body)
 
     def on_message_complete(self) -> None:
         parsed = httptools.parse_url(self.url)
+        raw = parsed.path.decode("utf-8", "replace")
         request = Request(
             self,
             self.parser.get_method().decode(),
-            unquote(parsed.path.decode("latin-1")),
+            unquote(raw),
             (parsed.query or b"").decode("latin-1"),
             CIMultiDictProxy(CIMultiDict(self.headers)),
             b"".join(self.body),
         )
-        self.pending.append((request, self.parser.should_keep_alive()))
+        if len(self.pending) >= MAX_PIPELINED:
+            self.refuse(b"503 Service Unavailable")
+            return
+        self.pending.append((request, _safe(raw), self.parser.should_keep_alive()))
         if not self.serving:
             self.serving = True
-            asyncio.get_running_loop().create_task(self.serve())
+            task = asyncio.get_running_loop().create_task(self.serve())
+            self.server.serving.add(task)
+            task.add_done_callback(self.server.serving.discard)
 
     async def serve(self) -> None:
         try:
             while self.pending:
-                request, keep_alive = self.pending.popleft()
-                response = await self.server.answer(request)
+                request, safe_path, keep_alive = self.pending.popleft()
+                response = await self.server.answer(request, safe_path)
                 if self.transport is None or self.transport.is_closing():
                     return
-                self.transport.write(_encoded(response, keep_alive))
+                self.transport.write(_encoded(response, keep_alive, request.method != "HEAD"))
                 if not keep_alive:
                     self.transport.close()
                     return
@@ -304,7 +351,21 @@ class _Connection(asyncio.Protocol):
             self.serving = False
 
 
-def _encoded(response: web.StreamResponse, keep_alive: bool) -> bytes:
+class _TooLarge(Exception):
+    """A request body over MAX_BODY_BYTES."""
+
+
+def _safe(raw: str) -> str:
+    """The path decoded except for %2F and %25: a slash inside a value stays inside it."""
+    if "%" not in raw:
+        return raw
+    return "%2F".join(
+        "%25".join(unquote(part) for part in re.split("%25", piece))
+        for piece in re.split("%2[fF]", raw)
+    )
+
+
+def _encoded(response: web.StreamResponse, keep_alive: bool, with_body: bool = True) -> bytes:
     body = getattr(response, "body", None)
     if body is None:
         data = b""
@@ -321,4 +382,4 @@ def _encoded(response: web.StreamResponse, keep_alive: bool) -> bytes:
     lines.append(f"Content-Length: {len(data)}")
     if not keep_alive:
         lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (data if with_body else b"")

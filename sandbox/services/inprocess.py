@@ -117,6 +117,10 @@ class GcPressure:
         self.heap_objects = metrics.gauge(
             "sdlab_gc_tracked_objects", "Objects the garbage collector tracks.", ["service"]
         )
+        # Made now, not from inside a collection: a collection can start while a series is
+        # being made, and making another there would wait on that one's lock.
+        for generation in ("0", "1", "2"):
+            self.pause.labels(self.service, generation)
         self.started_at = 0.0
         gc.callbacks.append(self.on_gc)
 

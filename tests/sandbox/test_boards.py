@@ -164,3 +164,14 @@ def test_the_supervisor_reads_a_services_log_tail_off_its_board():
         os.write(done[1], b"x")
         os.waitpid(pid, 0)
         boards.close()
+
+
+def test_a_series_removed_and_made_again_reads_as_the_new_one(board):
+    metrics = ServiceMetrics("inventory")
+    metrics.latency.labels("inventory", "/stock").observe(0.2)
+    metrics.pool_size.labels("inventory", "db").set(8)
+    metrics.latency.remove("inventory", "/stock")
+    metrics.pool_size.remove("inventory", "db")
+    metrics.latency.labels("inventory", "/stock").observe(0.003)
+    metrics.pool_size.labels("inventory", "db").set(4)
+    assert read(board) == collected(metrics)

@@ -137,3 +137,65 @@ def test_a_handler_sees_its_client_leave():
             return left.is_set()
 
     assert asyncio.run(scenario())
+
+
+def test_head_slashes_in_values_big_bodies_and_bugs_are_answered_as_aiohttp_would(capsys):
+    app, _, _ = shop()
+
+    async def scenario():
+        async with serving(app) as port:
+            pool = Pool("127.0.0.1", port, limit=1)
+            try:
+                slashed = await pool.request("GET", "/products/a%2Fb")
+                broken = await pool.request("GET", "/broken")
+            finally:
+                await pool.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"HEAD /products/7 HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /products/7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            head_then_get = await asyncio.wait_for(reader.read(), timeout=5)
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n")
+            too_big = await asyncio.wait_for(reader.read(), timeout=5)
+            writer.close()
+            return head_then_get, slashed, broken, too_big
+
+    head_then_get, slashed, broken, too_big = asyncio.run(scenario())
+    head, after_head = head_then_get.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert after_head.startswith(b"HTTP/1.1 200 OK")  # no body after the HEAD's headers
+    assert after_head.endswith(b'"sku": "7", "page": null, "tag": "tagged", "trace": null}')
+    assert slashed.json()["sku"] == "a/b"
+    assert broken.status == 500
+    assert "RuntimeError('a bug')" in capsys.readouterr().err  # the bug is logged
+    assert too_big.startswith(b"HTTP/1.1 413 ")
+
+
+def test_stopping_lets_a_request_being_served_finish():
+    started = asyncio.Event()
+
+    async def slow(_):
+        started.set()
+        await asyncio.sleep(0.3)
+        return web.json_response({"done": True})
+
+    app = web.Application()
+    app.add_routes([web.get("/slow", slow)])
+
+    async def scenario():
+        server = Server(app)
+        await server.start("127.0.0.1", 0)
+        pool = Pool("127.0.0.1", server.port)
+        try:
+            answer = asyncio.create_task(pool.request("GET", "/slow", timeout=5))
+            await started.wait()
+            await server.stop()
+            return await answer
+        finally:
+            await pool.close()
+
+    answer = asyncio.run(scenario())
+    assert (answer.status, answer.json()) == (200, {"done": True})
