@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import gc
 import json
@@ -125,10 +126,14 @@ def port_of(name: str, topology: Topology) -> int:
     return topology.proxy_port if name == "proxy" else topology.service_port(name)
 
 
-async def serve(service: Any, host: str, port: int) -> None:
-    """Serves the service's aiohttp application on the lean server (`sandbox.server`)."""
+async def serve(service: Any, host: str, port: int, ready_fd: int | None = None) -> None:
+    """Serves the service's aiohttp application on the lean server (`sandbox.server`);
+    once it listens, says so on `ready_fd` (its name and a newline)."""
     server = Server(service.app())
     await server.start(host, port)
+    if ready_fd is not None:
+        with contextlib.suppress(OSError):  # a full pipe: the supervisor's check still works
+            os.write(ready_fd, f"{service.name}\n".encode())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -138,7 +143,11 @@ async def serve(service: Any, host: str, port: int) -> None:
 
 
 def child_main(
-    name: str, topology: Topology, data_dir: Path, boards: ServiceBoards | None = None
+    name: str,
+    topology: Topology,
+    data_dir: Path,
+    boards: ServiceBoards | None = None,
+    ready_fd: int | None = None,
 ) -> None:
     """Runs in the forked child: a fresh event loop serving one service, until SIGTERM."""
     die_with_parent()
@@ -150,7 +159,7 @@ def child_main(
     asyncio.set_event_loop_policy(event_loop_policy())
     os.environ["SANDBOX_SERVICE"] = name
     service = service_for(name, topology, data_dir)
-    asyncio.run(serve(service, topology.host, port_of(name, topology)))
+    asyncio.run(serve(service, topology.host, port_of(name, topology), ready_fd))
 
 
 def fork_child(
@@ -159,8 +168,10 @@ def fork_child(
     data_dir: Path,
     boards: ServiceBoards | None = None,
     inherited: Iterable[ServiceBoards] = (),
+    ready_fd: int | None = None,
 ) -> int:
-    """Forks one service onto its `boards`; it lets go of the others it inherits."""
+    """Forks one service onto its `boards`; it lets go of the others it inherits, and
+    writes its name to `ready_fd` once it serves."""
     pid = os.fork()
     if pid == 0:
         code = 0
@@ -168,7 +179,7 @@ def fork_child(
             for other in inherited:
                 if other is not boards:
                     other.close()
-            child_main(name, topology, data_dir, boards)
+            child_main(name, topology, data_dir, boards, ready_fd)
         except BaseException as exc:  # the child must never return into the supervisor
             code = 1
             print(
@@ -216,16 +227,20 @@ def run(options: RuntimeOptions) -> int:
     event_loop_policy()  # imported before the forks, like the rest
     gc.freeze()
     boards = {name: ServiceBoards() for name in (*SERVICES, "proxy")}
+    # Each service says when it serves: no polling of eight /_health endpoints at a start.
+    ready_from, ready_to = os.pipe()
+    os.set_blocking(ready_to, False)
     children = {
         name: Child(
             name,
-            fork_child(name, topology, data_dir, boards[name], boards.values()),
+            fork_child(name, topology, data_dir, boards[name], boards.values(), ready_to),
             time.monotonic(),
             boards=boards[name],
         )
         for name in boards
     }
-    supervisor = Supervisor(options, topology, children, data_dir)
+    os.close(ready_to)  # the services have it; services restarted later do not need it
+    supervisor = Supervisor(options, topology, children, data_dir, ready_from)
     asyncio.set_event_loop_policy(event_loop_policy())
     return asyncio.run(supervisor.main())
 
