@@ -55,6 +55,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def cpu_times() -> tuple[int, int, int]:
+    """(busy, steal, total) ticks of all CPUs since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    steal = fields[7] if len(fields) > 7 else 0
+    total = sum(fields[:8])
+    return total - idle - steal, steal, total
+
+
+def cpu_use_since(before: tuple[int, int, int]) -> str:
+    """Busy and stolen shares of the CPUs since `before`: the load average (a minute's
+    mean of runnable tasks) reads low while a start waits for a core at 80% use."""
+    busy, steal, total = (now - then for now, then in zip(cpu_times(), before, strict=True))
+    return f"CPU {100 * busy / max(1, total):.0f}% busy, {100 * steal / max(1, total):.0f}% stolen"
+
+
 def mem_available() -> int:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
@@ -140,6 +156,7 @@ def measure_density(backend: LocalBackend, limit: int, watched: bool) -> None:
     watcher = threading.Thread(target=watch, args=(handles, stop), daemon=True)
     if watched:
         watcher.start()
+    window = cpu_times()
     try:
         while len(handles) < limit:
             if mem_available() < MEMORY_RESERVE:
@@ -150,13 +167,17 @@ def measure_density(backend: LocalBackend, limit: int, watched: bool) -> None:
             if len(handles) % 10 == 0:
                 print(
                     f"  {len(handles)} sandboxes running, last start {last * 1000:.0f} ms, "
-                    f"{mem_available() / 2**30:.1f} GiB available, load {os.getloadavg()[0]:.1f}",
+                    f"{mem_available() / 2**30:.1f} GiB available, load {os.getloadavg()[0]:.1f}, "
+                    f"{cpu_use_since(window)} over the last ten",
                     flush=True,
                 )
+                window = cpu_times()
             if last > START_LIMIT_S:
                 reason = f"a start took {last:.2f} s"
                 break
+        window = cpu_times()
         time.sleep(10)
+        settled = cpu_use_since(window)
         healthy = sum(1 for h in handles if SandboxClient(h.address).health().get("ready"))
         served = []
         for h in handles[:: max(1, len(handles) // 10)]:
@@ -167,7 +188,8 @@ def measure_density(backend: LocalBackend, limit: int, watched: bool) -> None:
             f"{'watched once a second' if watched else 'unwatched'}: "
             f"{len(handles)} sandboxes ({reason}); "
             f"{healthy} healthy; last start {last * 1000:.0f} ms; sampled success ratio "
-            f"min {min(served):.2f}; load average {os.getloadavg()[0]:.1f}  "
+            f"min {min(served):.2f}; load average {os.getloadavg()[0]:.1f}; {settled} "
+            "over 10 s with them all running  "
             "(target 100 with starts < 1 s)",
             flush=True,
         )
