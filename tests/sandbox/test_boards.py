@@ -2,11 +2,12 @@
 asking it: what a board reads back must be what prometheus_client's collect() gives, and
 the lines the service logged."""
 
+import contextlib
 import io
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -82,28 +83,39 @@ def test_series_made_after_a_read_are_read_the_next_time(board):
     assert after == collected(metrics)
 
 
-def test_another_process_reads_a_service_without_asking_it():
-    boards = ServiceBoards()
-    board = boards.metrics
+@contextlib.contextmanager
+def a_service(work: Callable[[], None]) -> Iterator[None]:
+    """Runs `work` in a forked process that then waits, answering nothing, until the
+    block ends."""
     ready, done = os.pipe(), os.pipe()
     pid = os.fork()
-    if pid == 0:  # the service: counts, then waits, never answering anything
+    if pid == 0:
         try:
-            install(boards)
-            requests = Counter("sdlab_requests", "", ["service"], registry=CollectorRegistry())
-            requests.labels("orders").inc(41)
-            requests.labels("orders").inc()
+            work()
             os.write(ready[1], b"x")
             os.read(done[0], 1)
         finally:
             os._exit(0)
     try:
         assert os.read(ready[0], 1) == b"x"
-        assert read(board) == {("sdlab_requests_total", (("service", "orders"),)): 42.0}
+        yield
     finally:
         os.write(done[1], b"x")
         os.waitpid(pid, 0)
-        boards.close()
+
+
+def test_another_process_reads_a_service_without_asking_it():
+    boards = ServiceBoards()
+
+    def count() -> None:
+        install(boards)
+        requests = Counter("sdlab_requests", "", ["service"], registry=CollectorRegistry())
+        requests.labels("orders").inc(41)
+        requests.labels("orders").inc()
+
+    with a_service(count):
+        assert read(boards.metrics) == {("sdlab_requests_total", (("service", "orders"),)): 42.0}
+    boards.close()
 
 
 def test_a_full_board_keeps_counting_privately(board):
@@ -146,24 +158,15 @@ def test_a_line_too_long_for_the_tail_is_cut_and_still_says_whose_it_is(monkeypa
 
 def test_the_supervisor_reads_a_services_log_tail_off_its_board():
     boards = ServiceBoards()
-    ready, done = os.pipe(), os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            install(boards)
-            LogRing("cache", stream=io.StringIO()).log("warning", "evicted", keys=3)
-            os.write(ready[1], b"x")
-            os.read(done[0], 1)
-        finally:
-            os._exit(0)
-    try:
-        assert os.read(ready[0], 1) == b"x"
+
+    def log() -> None:
+        install(boards)
+        LogRing("cache", stream=io.StringIO()).log("warning", "evicted", keys=3)
+
+    with a_service(log):
         (line,) = boards.logs.since(0)
         assert (line["service"], line["message"], line["keys"]) == ("cache", "evicted", 3)
-    finally:
-        os.write(done[1], b"x")
-        os.waitpid(pid, 0)
-        boards.close()
+    boards.close()
 
 
 def test_a_series_removed_and_made_again_reads_as_the_new_one(board):
