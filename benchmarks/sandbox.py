@@ -1,6 +1,7 @@
 """Sandbox figures: start latency, memory of a whole sandbox, and density.
 
     .venv/bin/python benchmarks/sandbox.py [--starts 30] [--max-sandboxes 100] [--skip-density]
+    .venv/bin/python benchmarks/sandbox.py --cpu
 
 - start latency: from LocalBackend.start() to the first good /metrics, median and p95
   over `--starts` sandboxes started one after another (each stopped before the next);
@@ -10,7 +11,9 @@
   the relay watches a running lab (its /state and new /logs read once a second, which
   makes its supervisor sample every service every second), until a start takes over 1 s,
   memory runs short, or `--max-sandboxes` run; the count reached. `--unwatched` leaves
-  them unread (they then sample every 15 s: a lower bound production never sees).
+  them unread (they then sample every 15 s: a lower bound production never sees);
+- `--cpu` only: where a running, watched sandbox's CPU goes, in ms per second by process
+  (density is bound by CPU: 100 sandboxes on two cores leave about 17 ms/s each).
 
 Targets (the sandbox issue): median start < 300 ms, p95 < 600 ms, a whole sandbox
 < 120 MiB, 100 concurrent sandboxes.
@@ -201,6 +204,70 @@ def measure_density(backend: LocalBackend, limit: int, watched: bool) -> None:
             backend.stop(handle)
 
 
+def task_cpu_ns(pid: int) -> int:
+    """CPU time a process has run, every thread summed, from schedstat (exact, where the
+    tick-based utime/stime miss short wakeups)."""
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def process_names(handle: SandboxHandle) -> dict[int, str]:
+    """Host pid -> what the process is: a service's name, or the supervisor."""
+    inside = host_pids(handle)
+    names = {
+        inside[int(s["pid"])]: name
+        for name, s in SandboxClient(handle.address).state()["services"].items()
+        if s.get("pid") and int(s["pid"]) in inside
+    }
+    for pid in inside.values():
+        names.setdefault(pid, "supervisor" if pid == min(inside.values()) else "other")
+    return names
+
+
+def measure_cpu(backend: LocalBackend, count: int, seconds: float) -> None:
+    """Where a running sandbox's CPU goes: `count` sandboxes at 5 req/s, watched, then each
+    process's CPU over `seconds`, as ms per second per sandbox by process."""
+    handles = [started(backend, f"bench-cpu-{n}", load_rps=LOAD_RPS)[0] for n in range(count)]
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(handles, stop), daemon=True)
+    watcher.start()
+    try:
+        time.sleep(5)  # past the start's own work
+        names = {pid: name for h in handles for pid, name in process_names(h).items()}
+        me = os.getpid()
+        before = {pid: task_cpu_ns(pid) for pid in [*names, me]}
+        began = time.monotonic()
+        time.sleep(seconds)
+        elapsed = time.monotonic() - began
+        spent: dict[str, float] = {}
+        for pid, name in names.items():
+            spent[name] = spent.get(name, 0.0) + (task_cpu_ns(pid) - before[pid]) / 1e6
+        watcher_ms = (task_cpu_ns(me) - before[me]) / 1e6 / elapsed / count
+        per = {name: ms / elapsed / count for name, ms in spent.items()}
+        print(
+            f"CPU per running sandbox at {LOAD_RPS:g} req/s, watched ({count} sandboxes, "
+            f"{elapsed:.0f} s): {sum(per.values()):.1f} ms/s  "
+            f"(target about 17 ms/s for 100 on two cores); the watcher {watcher_ms:.1f} ms/s",
+            flush=True,
+        )
+        for name, ms in sorted(per.items(), key=lambda item: -item[1]):
+            print(f"  {name:<14} {ms:5.1f} ms/s", flush=True)
+    finally:
+        stop.set()
+        watcher.join(timeout=30)
+        for handle in handles:
+            backend.stop(handle)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -209,12 +276,20 @@ def main() -> None:
     parser.add_argument("--max-sandboxes", type=int, default=100)
     parser.add_argument("--skip-density", action="store_true")
     parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="only where a running sandbox's CPU goes, by process (3 sandboxes, 30 s)",
+    )
+    parser.add_argument(
         "--unwatched", action="store_true", help="density without a reader of each sandbox"
     )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sdlb-", dir="/tmp"))
     backend = LocalBackend(root=root)
     try:
+        if args.cpu:
+            measure_cpu(backend, count=3, seconds=30)
+            return
         measure_starts(backend, args.starts)
         measure_memory(backend)
         if not args.skip_density:

@@ -71,16 +71,26 @@ def warm_up(client: SandboxClient, scenario: Scenario) -> dict[str, float]:
     return usable(client.figures())
 
 
-def run_scenario(client: SandboxClient, scenario: Scenario) -> Observation:
+def run_scenario(client: SandboxClient, scenario: Scenario) -> tuple[dict[str, float], Observation]:
     baseline = warm_up(client, scenario)
     client.scenario_enable(scenario.slug)
+    return baseline, wait_for_signature(client, scenario.signature, baseline)
+
+
+def scenario_showing(
+    client: SandboxClient, scenario: Scenario, baseline: Mapping[str, float]
+) -> Observation:
+    """After a figures window, the scenario's signature must show again: "before the
+    mitigation" is read at such a moment. A figure read at a random moment may have dipped
+    (an error ratio of 0 between two failed reads), and "half of before" then cannot hold."""
+    time.sleep(SETTLE_S)
     return wait_for_signature(client, scenario.signature, baseline)
 
 
-def run_mitigation(client: SandboxClient, scenario: Scenario, mitigation: str) -> Observation:
+def run_mitigation(
+    client: SandboxClient, scenario: Scenario, mitigation: str, before: Mapping[str, float]
+) -> Observation:
     effect = next(m for m in scenario.mitigations if m.mitigation == mitigation)
-    time.sleep(SETTLE_S)
-    before = usable(client.figures())
     client.mitigation_enable(mitigation)
     return wait_for_signature(client, effect.signature, before)
 
@@ -118,11 +128,13 @@ if __name__ == "__main__":
                 except OSError:
                     pass
                 time.sleep(0.1)
-            seen = run_scenario(client, scenario)
+            baseline, seen = run_scenario(client, scenario)
             print(f"{slug}: scenario {seen.explain()}", flush=True)
             for effect in scenario.mitigations:
-                seen = run_mitigation(client, scenario, effect.mitigation)
+                showing = scenario_showing(client, scenario, baseline)
+                seen = run_mitigation(client, scenario, effect.mitigation, showing.last)
                 print(f"{slug}: mitigation {effect.mitigation} {seen.explain()}", flush=True)
+                client.mitigation_disable(effect.mitigation)
         finally:
             process.terminate()
             process.wait(20)
@@ -167,15 +179,25 @@ def catalog_check(client: SandboxClient, scenario: Scenario, limits_via: str) ->
         return check
     check.seconds_to_signature = seen.after_s
     for effect in scenario.mitigations:
-        before = usable(client.figures())
+        # Each mitigation answers the scenario on its own: the one before it is off again,
+        # and the scenario must show again before this one goes on.
+        showing = scenario_showing(client, scenario, baseline)
+        if not showing.held:
+            check.problems.append(
+                f"{scenario.slug} did not show again before {effect.mitigation}:\n"
+                f"{showing.explain()}"
+            )
+            continue
+        before = showing.last
         if effect.signature.holds(before, before):
             check.problems.append(f"{effect.mitigation} holds before it is on: {before}")
             continue
-        seen = run_mitigation(client, scenario, effect.mitigation)
+        seen = run_mitigation(client, scenario, effect.mitigation, before)
         if not seen.held:
             check.problems.append(
                 f"{effect.mitigation} did not answer {scenario.slug}:\n{seen.explain()}"
             )
+        client.mitigation_disable(effect.mitigation)
     samples = {
         line.split("{")[0].split(" ")[0]
         for line in client.metrics().splitlines()
