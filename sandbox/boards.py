@@ -45,6 +45,7 @@ KEYS_AT = VALUES_AT + SLOTS * 8
 SIZE = KEYS_AT + 1024 * 1024  # pages are only backed once written
 
 Sample = tuple[str, dict[str, str], float]
+SampleKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
 class BoardFull(Exception):
@@ -67,9 +68,10 @@ class MetricBoard:
         # reader side: the keys parsed so far and how to turn values into samples
         self._known = 0
         self._known_bytes = 0
-        self._plan: list[tuple[str, dict[str, str], int]] = []
-        self._planned: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
-        self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], _Histogram] = {}
+        self._planned_slots: dict[SampleKey, int] = {}  # plain series, in creation order
+        self._plain: list[int] = []
+        self._histograms: dict[SampleKey, _Histogram] = {}
+        self._keys: tuple[SampleKey, ...] = ()
 
     # -- writer (the service)
     def allocate(
@@ -89,20 +91,42 @@ class MetricBoard:
             return slot
 
     # -- reader (the supervisor)
-    def samples(self) -> list[Sample]:
-        """Every series as (sample name, labels, value), as prometheus_client's collect()
-        gives them (histogram buckets cumulative, with _count), without _created."""
+    def keys(self) -> tuple[SampleKey, ...]:
+        """The key (sample name, sorted labels) of every value `read()` gives, in its order:
+        the same tuple until a series is added, so a reader can index it once."""
         self._learn()
+        return self._keys
+
+    def read(self) -> list[float]:
+        """Every series' value, as prometheus_client's collect() gives them (histogram
+        buckets cumulative, then _count and _sum), without _created; aligned with the
+        `keys()` of the same moment."""
         if not self._known:
             return []
         values = cast(list[float], self.values[: self._known].tolist())
-        out: list[Sample] = [(name, labels, values[slot]) for name, labels, slot in self._plan]
+        out = [values[slot] for slot in self._plain]
         for histogram in self._histograms.values():
-            out.extend(histogram.samples(values))
+            histogram.read(values, out)
         return out
+
+    def samples(self) -> list[Sample]:
+        """`keys()` and `read()` together, labels as dicts."""
+        keys = self.keys()
+        return [
+            (name, dict(labels), value)
+            for (name, labels), value in zip(keys, self.read(), strict=True)
+        ]
+
+    def value(self, key: SampleKey) -> float | None:
+        """The value of one series (not a histogram's), if it exists."""
+        self._learn()
+        slot = self._planned_slots.get(key)
+        return None if slot is None else float(self.values[slot])
 
     def _learn(self) -> None:
         _, _, series, _ = HEADER.unpack_from(self.memory, 0)
+        if self._known == series:
+            return
         at = KEYS_AT + self._known_bytes
         while self._known < series:
             (length,) = LENGTH.unpack_from(self.memory, at)
@@ -111,21 +135,21 @@ class MetricBoard:
                     self.memory[at + LENGTH.size : at + LENGTH.size + length]
                 )
             except ValueError:
-                return  # announced but not yet readable here: the next read takes it
+                break  # announced but not yet readable here: the next read takes it
             self._file(kind, metric, name, dict(zip(labels, values, strict=True)), self._known)
             self._known += 1
             at += LENGTH.size + length
             self._known_bytes = at - KEYS_AT
+        self._plain = list(self._planned_slots.values())
+        keys = list(self._planned_slots)
+        for histogram in self._histograms.values():
+            keys += histogram.keys()
+        self._keys = tuple(keys)
 
     def _file(self, kind: str, metric: str, name: str, labels: dict[str, str], slot: int) -> None:
         # A series removed and made again gets a new slot under the same key: the newest wins.
         if kind != "histogram":
-            key = (name, tuple(sorted(labels.items())))
-            if key in self._planned:
-                self._plan[self._planned[key]] = (name, labels, slot)
-            else:
-                self._planned[key] = len(self._plan)
-                self._plan.append((name, labels, slot))
+            self._planned_slots[(name, tuple(sorted(labels.items())))] = slot
             return
         le = labels.pop("le", None)
         group = (metric, tuple(sorted(labels.items())))
@@ -150,16 +174,25 @@ class _Histogram:
         self.buckets: list[tuple[float, str, int]] = []
         self.sum_slot: int | None = None
 
-    def samples(self, values: Sequence[float]) -> list[Sample]:
-        out: list[Sample] = []
-        total = 0.0
-        for _, le, slot in self.buckets:
-            total += values[slot]
-            out.append((f"{self.base}_bucket", {**self.labels, "le": le}, total))
-        out.append((f"{self.base}_count", self.labels, total))
+    def keys(self) -> list[SampleKey]:
+        labels = sorted(self.labels.items())
+        keys: list[SampleKey] = [
+            (f"{self.base}_bucket", tuple(sorted([*labels, ("le", le)])))
+            for _, le, _ in self.buckets
+        ]
+        keys.append((f"{self.base}_count", tuple(labels)))
         if self.sum_slot is not None:
-            out.append((f"{self.base}_sum", self.labels, values[self.sum_slot]))
-        return out
+            keys.append((f"{self.base}_sum", tuple(labels)))
+        return keys
+
+    def read(self, values: Sequence[float], out: list[float]) -> None:
+        total = 0.0
+        for _, _, slot in self.buckets:
+            total += values[slot]
+            out.append(total)
+        out.append(total)
+        if self.sum_slot is not None:
+            out.append(values[self.sum_slot])
 
 
 def value_class(board: MetricBoard) -> type:

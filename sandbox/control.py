@@ -25,7 +25,6 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +35,29 @@ from sandbox.boards import ServiceBoards
 from sandbox.catalog import MITIGATIONS, SCENARIOS
 from sandbox.catalog._build import REQUEST_METRICS
 from sandbox.engine import Engine, UnknownSlug
-from sandbox.figures import Snapshot, declared_values, figures_compute, snapshot_from
+from sandbox.figures import Layout, SampleKey, Snapshot, declared_values, figures_compute
 from sandbox.knobs import KnobSettings, knobs_fingerprint
 from sandbox.runtime import RESTART_BACKOFF_S, Child, RuntimeOptions, fork_child, port_of
 from sandbox.spec import ParameterError
-from sandbox.telemetry import ProcessFigures
+from sandbox.telemetry import PROCESS_FIGURES, ProcessFigures
 from sandbox.topology import SERVICES, Topology
 
 WINDOW_S = 5.0
 WATCHED_FOR_S = 60.0
 # Read by the supervisor from /proc, not off the services' boards.
-PROCESS_SERIES = frozenset(
-    {
-        "sdlab_process_resident_bytes",
-        "sdlab_process_proportional_bytes",
-        "sdlab_process_cpu_seconds_total",
-    }
-)
+PROCESS_SERIES = frozenset(PROCESS_FIGURES)
+PROCESS_KEYS: dict[str, tuple[SampleKey, ...]] = {
+    name: tuple((series, (("service", name),)) for series in PROCESS_FIGURES) for name in SERVICES
+}
+FINGERPRINT_KEYS: dict[str, SampleKey] = {
+    name: ("sdlab_knobs_fingerprint", (("service", name),)) for name in SERVICES
+}
+
+
+def restart_keys(names: tuple[str, ...]) -> tuple[SampleKey, ...]:
+    return tuple(("sdlab_service_restarts_total", (("service", name),)) for name in names)
+
+
 TRACE_BUFFER_BATCHES = 500  # the oldest spans go first when nobody collects
 MAX_TRACE_BATCHES_PER_READ = 100
 COMMON_METRICS = frozenset(m.name for m in REQUEST_METRICS)
@@ -129,6 +134,14 @@ class Supervisor:
         self.trace_batches: deque[tuple[int, bytes]] = deque(maxlen=TRACE_BUFFER_BATCHES)
         self.trace_sequence = 0
         self.process_figures = ProcessFigures()
+        self.last_read: dict[str, tuple[tuple[SampleKey, ...], list[float]]] = {}
+        self.last_process: dict[str, list[float]] = {}
+        self.kept_of: dict[str, tuple[tuple[SampleKey, ...], tuple[SampleKey, ...], list[int]]] = {}
+        self.restart_keys: tuple[tuple[str, ...], tuple[SampleKey, ...]] = ((), ())
+        self.layout: Layout | None = None
+        self.scenario_metrics_of: (
+            tuple[Snapshot, tuple[str, ...], dict[str, list[dict[str, object]]]] | None
+        ) = None
         self.ready_from = ready_from  # services write their name here once they serve
 
     @property
@@ -471,64 +484,74 @@ class Supervisor:
             await asyncio.sleep(max(0.05, period - (time.monotonic() - started)))
 
     async def take_snapshot(self) -> None:
-        """Reads every service's values off its board (see `sandbox.boards`) and
-        its memory and CPU from /proc: no service is asked anything."""
+        """Reads every service's values off its board (see `sandbox.boards`) and its memory
+        and CPU from /proc: no service is asked anything. A service that cannot be read
+        (between its exit and its restart) keeps its last values, or the next window would
+        count its whole lifetime as if it happened in one second; likewise its memory and
+        CPU. While no series is added, every snapshot shares one layout (see `Layout`)."""
         pushes, pushing = self.pushes, self.push_lock.locked()
-        results = [self.board_samples(name) for name in SERVICES]
-        if not pushing and self.pushes == pushes:  # no push crossed these samples
-            self.knobs_reconcile(dict(zip(SERVICES, results, strict=True)))
-        samples = [
-            (n, labels, v)
-            for result in results
-            for n, labels, v in result
-            if n not in PROCESS_SERIES
-        ]
-        processes = self.process_figures.samples(
-            {
-                name: self.children[name].pid
-                for name, result in zip(SERVICES, results, strict=True)
-                if result
-            }
-        )
-        samples += processes
+        read = {name: self.board_read(name) for name in SERVICES}
+        if not pushing and self.pushes == pushes:  # no push crossed these values
+            self.knobs_reconcile()
+        pids = {name: self.children[name].pid for name in SERVICES if read[name] is not None}
+        self.last_process.update(self.process_figures.read(pids))
+        parts: list[tuple[SampleKey, ...]] = []
+        values: list[float] = []
+        for name in SERVICES:
+            fresh = read[name]
+            if fresh is not None:
+                self.last_read[name] = fresh
+            if name in self.last_read:
+                keys, kept = self.last_read[name]
+                parts.append(keys)
+                values += kept
+            if name in self.last_process:
+                parts.append(PROCESS_KEYS[name])
+                values += self.last_process[name]
         # infra helpers' scenarios: instance-crash-loop reads the restarts, the supervisor's own
-        samples += [
-            ("sdlab_service_restarts_total", {"service": name}, float(child.restarts))
-            for name, child in self.children.items()
-        ]
-        snapshot = snapshot_from(samples, time.monotonic())
-        if self.snapshots:
-            # A service that did not answer keeps its last values, or the next window
-            # would count its whole lifetime as if it happened in one second.
-            # A service between a crash and its restart keeps its memory and CPU likewise.
-            missing = {name for name, result in zip(SERVICES, results, strict=True) if not result}
-            unread = set(SERVICES) - missing - {labels["service"] for _, labels, _ in processes}
-            carried = {
-                key: value
-                for key, value in self.snapshots[-1].values.items()
-                if dict(key[1]).get("service") in missing
-                or (key[0] in PROCESS_SERIES and dict(key[1]).get("service") in unread)
-            }
-            snapshot = Snapshot(snapshot.at, {**carried, **snapshot.values})
-        if self.snapshots:
-            self.snapshots[-1].series_drop()
-        self.snapshots.append(snapshot)
+        names = tuple(self.children)
+        if self.restart_keys[0] != names:
+            self.restart_keys = (names, restart_keys(names))
+        parts.append(self.restart_keys[1])
+        values += [float(child.restarts) for child in self.children.values()]
+        layout = self.layout
+        if (
+            layout is None
+            or len(layout.parts) != len(parts)
+            or any(was is not part for was, part in zip(layout.parts, parts, strict=True))
+        ):
+            layout = self.layout = Layout([k for part in parts for k in part], tuple(parts))
+        self.snapshots.append(Snapshot(time.monotonic(), layout, values))
 
-    def board_samples(self, name: str) -> list[Any]:
+    def board_read(self, name: str) -> tuple[tuple[SampleKey, ...], list[float]] | None:
+        """A service's keys and values off its board, without the process series it keeps
+        itself (the supervisor reads those from /proc); None while it cannot be read."""
         child = self.children.get(name)
         # A service between its exit and its restart counts as not answering: its values
         # are carried, and its pid (reaped) is not read.
         if child is None or child.boards is None or not child.running:
-            return []
-        return child.boards.metrics.samples()
+            return None
+        board = child.boards.metrics
+        keys = board.keys()
+        if not keys:
+            return None
+        kept = self.kept_of.get(name)
+        if kept is None or kept[0] is not keys:
+            positions = [at for at, key in enumerate(keys) if key[0] not in PROCESS_SERIES]
+            kept = self.kept_of[name] = (keys, tuple(keys[at] for at in positions), positions)
+        values = board.read()
+        return kept[1], [values[at] for at in kept[2]]
 
-    def knobs_reconcile(self, samples: Mapping[str, list[Any]]) -> None:
+    def knobs_reconcile(self) -> None:
         """A service whose knobs differ from what it should run with (an update lost to a
         timeout or to a restart racing a push) gets its whole set again at the next sample."""
         if not self.intended:  # nothing pushed yet: nothing to hold the services to
             return
-        for name, result in samples.items():
-            reported = next((v for n, _, v in result if n == "sdlab_knobs_fingerprint"), None)
+        for name in SERVICES:
+            child = self.children.get(name)
+            if child is None or child.boards is None or not child.running:
+                continue
+            reported = child.boards.metrics.value(FINGERPRINT_KEYS[name])
             if reported is None or int(reported) == self.intended.get(name):
                 continue
             self.pushed.pop(name, None)
@@ -555,18 +578,24 @@ class Supervisor:
         return figures
 
     def scenario_metrics(self) -> dict[str, list[dict[str, object]]]:
-        """Each active scenario's own declared metrics (not the RED ones every chart has)."""
+        """Each active scenario's own declared metrics (not the RED ones every chart has),
+        computed once per sample like the figures."""
         if len(self.snapshots) < 2:
             return {}
         old, new = self.snapshots[-2], self.snapshots[-1]
+        active = tuple(self.engine.active_scenarios)
+        cached = self.scenario_metrics_of
+        if cached is not None and cached[0] is new and cached[1] == active:
+            return cached[2]
         readings = {}
-        for slug in self.engine.active_scenarios:
+        for slug in active:
             specs = [
                 (m.name, m.type, m.help)
                 for m in SCENARIOS[slug].metrics
                 if m.name not in COMMON_METRICS
             ]
             readings[slug] = declared_values(old, new, specs)
+        self.scenario_metrics_of = (new, active, readings)
         return readings
 
     # -- control API

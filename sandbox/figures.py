@@ -9,44 +9,72 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 Labels = tuple[tuple[str, str], ...]
 SampleKey = tuple[str, Labels]
+Entries = list[tuple[dict[str, str], int]]
 
 
-@dataclass(frozen=True)
+class Layout:
+    """Which series a snapshot holds, in order, and an index of them by metric and by
+    (metric, service). A sandbox adds series rarely once warm, so every snapshot taken
+    in between shares one layout, and a second's sample is a list of values."""
+
+    def __init__(self, keys: Sequence[SampleKey], parts: tuple[object, ...] = ()) -> None:
+        self.keys = tuple(keys)
+        self.parts = parts  # what it was made from: a sampler reuses it while they stay
+        self.position = {key: at for at, key in enumerate(self.keys)}
+        self.by_name: dict[str, Entries] = defaultdict(list)
+        self.by_service: dict[tuple[str, str], Entries] = defaultdict(list)
+        for at, (name, labels) in enumerate(self.keys):
+            if self.position[(name, labels)] != at:
+                continue  # a key given twice: the later value stands, as in a dict
+            as_dict = dict(labels)
+            self.by_name[name].append((as_dict, at))
+            service = as_dict.get("service")
+            if service is not None:
+                self.by_service[(name, service)].append((as_dict, at))
+
+
+@dataclass(frozen=True, eq=False)  # one snapshot is one moment: compared by identity
 class Snapshot:
     at: float
-    values: Mapping[SampleKey, float]
+    layout: Layout
+    values: Sequence[float]
 
-    @cached_property
-    def series(self) -> Mapping[str, list[tuple[dict[str, str], float]]]:
-        """Each metric's series, labels as a dict: a figure reads its own, not all of them."""
-        series: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
-        for (name, labels), value in self.values.items():
-            series[name].append((dict(labels), value))
-        return series
+    def value(self, key: SampleKey, default: float = 0.0) -> float:
+        at = self.layout.position.get(key)
+        return default if at is None else self.values[at]
 
-    def series_drop(self) -> None:
-        """Forgets the index (rebuilt if asked again). A supervisor keeps the index of its
-        newest snapshot only: a service it forks later starts with a copy of its heap."""
-        self.__dict__.pop("series", None)
+    def items(self) -> Iterator[tuple[SampleKey, float]]:
+        return zip(self.layout.keys, self.values, strict=True)
 
 
 def snapshot_from(samples: Iterable[tuple[str, Mapping[str, str], float]], at: float) -> Snapshot:
-    return Snapshot(
-        at, {(name, tuple(sorted(labels.items()))): value for name, labels, value in samples}
-    )
+    """A snapshot of its own layout (later duplicates of a key win, as in a dict)."""
+    values: dict[SampleKey, float] = {
+        (name, tuple(sorted(labels.items()))): value for name, labels, value in samples
+    }
+    return Snapshot(at, Layout(list(values)), list(values.values()))
+
+
+def _entries(snapshot: Snapshot, name: str, match: dict[str, str]) -> Entries:
+    """The series of `name`, narrowed by the index when `match` names a service (which
+    it then no longer needs to check)."""
+    service = match.pop("service", None)
+    if service is None:
+        return snapshot.layout.by_name.get(name, [])
+    return snapshot.layout.by_service.get((name, service), [])
 
 
 def _sum(snapshot: Snapshot, name: str, **match: str) -> float:
     total = 0.0
-    for labels, value in snapshot.series.get(name, ()):
-        if _matches(labels, match):
-            total += value
+    values = snapshot.values
+    for labels, at in _entries(snapshot, name, match):
+        if not match or _matches(labels, match):
+            total += values[at]
     return total
 
 
@@ -56,9 +84,10 @@ def _matches(labels: Mapping[str, str], match: Mapping[str, str]) -> bool:
 
 def _buckets(snapshot: Snapshot, name: str, **match: str) -> dict[float, float]:
     buckets: dict[float, float] = defaultdict(float)
-    for labels, value in snapshot.series.get(f"{name}_bucket", ()):
-        if _matches(labels, match):
-            buckets[float(labels["le"])] += value
+    values = snapshot.values
+    for labels, at in _entries(snapshot, f"{name}_bucket", match):
+        if not match or _matches(labels, match):
+            buckets[float(labels["le"])] += values[at]
     return buckets
 
 
@@ -87,9 +116,9 @@ def _service_figures(
     """`moved`: how far each series moved in the window; `new`: where gauges stand now."""
     total = _sum(moved, "sdlab_requests_total", service=service)
     errors = 0.0
-    for labels, value in moved.series.get("sdlab_requests_total", ()):
-        if labels.get("service") == service and labels.get("status", "0")[:1] == "5":
-            errors += value
+    for labels, at in moved.layout.by_service.get(("sdlab_requests_total", service), ()):
+        if labels.get("status", "0")[:1] == "5":
+            errors += moved.values[at]
     figures[f"{service}.rps"] = total / dt
     figures[f"{service}.error_ratio"] = errors / total if total > 0 else 0.0
     figures[f"{service}.errors_rps"] = errors / dt
@@ -118,9 +147,7 @@ def _service_figures(
         _sum(moved, "sdlab_client_calls_total", service=service, outcome="rejected") / dt
     )
     states = [
-        value
-        for labels, value in new.series.get("sdlab_breaker_state", ())
-        if labels.get("service") == service
+        new.values[at] for _, at in new.layout.by_service.get(("sdlab_breaker_state", service), ())
     ]
     figures[f"{service}.breaker_open"] = 1.0 if any(s == 2 for s in states) else 0.0
     figures[f"{service}.clock_skew_s"] = _sum(new, "sdlab_clock_skew_seconds", service=service)
@@ -129,11 +156,15 @@ def _service_figures(
 def moved_between(old: Snapshot, new: Snapshot) -> Snapshot:
     """How far every series moved from `old` to `new`. A series that went down was reset
     (its service restarted): it moved by its new value, as Prometheus' rate() reads it."""
-    moved = {}
-    for key, value in new.values.items():
-        before = old.values.get(key, 0.0)
-        moved[key] = value - before if value >= before else value
-    return Snapshot(new.at, moved)
+    if old.layout is new.layout:
+        before: Sequence[float] = old.values
+    else:
+        values, position = old.values, old.layout.position
+        before = [
+            values[at] if (at := position.get(key)) is not None else 0.0 for key in new.layout.keys
+        ]
+    moved = [n - b if n >= b else n for b, n in zip(before, new.values, strict=True)]
+    return Snapshot(new.at, new.layout, moved)
 
 
 def figures_compute(old: Snapshot, new: Snapshot, services: Iterable[str]) -> dict[str, float]:

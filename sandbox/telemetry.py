@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-PSS_EVERY_S = 5.0
+# PSS makes the kernel walk a process's page tables: a fifth of an idle supervisor's CPU
+# when read every 5 s for eight processes. Shared pages move slowly; RSS is read each time.
+PSS_EVERY_S = 15.0
 LOG_LINE_KEPT_BYTES = 1536  # fits a log board's slot
 
 
@@ -169,6 +171,13 @@ class ServiceMetrics:
         return generate_latest(self.registry)
 
 
+PROCESS_FIGURES = (
+    "sdlab_process_resident_bytes",
+    "sdlab_process_proportional_bytes",
+    "sdlab_process_cpu_seconds_total",
+)
+
+
 class ProcessFigures:
     """Each service's memory and CPU, read by its supervisor from /proc: the same series
     `refresh_process` sets inside a service, without waking it."""
@@ -179,11 +188,13 @@ class ProcessFigures:
         self.tick = os.sysconf("SC_CLK_TCK")
         self.page = os.sysconf("SC_PAGE_SIZE")
 
-    def samples(self, pids: dict[str, int]) -> list[tuple[str, dict[str, str], float]]:
+    def read(self, pids: dict[str, int]) -> dict[str, list[float]]:
+        """Each service's `PROCESS_FIGURES`, in that order; a service whose process
+        could not be read (gone between its fork and now) is left out."""
         pss_due = time.monotonic() - self.pss_read_at >= PSS_EVERY_S
         if pss_due:
             self.pss_read_at = time.monotonic()
-        out: list[tuple[str, dict[str, str], float]] = []
+        out: dict[str, list[float]] = {}
         for service, pid in pids.items():
             try:
                 with open(f"/proc/{pid}/statm") as statm:
@@ -195,12 +206,7 @@ class ProcessFigures:
                     self.pss[pid] = proportional_bytes(pid)
             except (OSError, ValueError, IndexError):
                 continue  # gone between the fork and this read: the next sample has it
-            labels = {"service": service}
-            out += [
-                ("sdlab_process_resident_bytes", labels, float(resident)),
-                ("sdlab_process_proportional_bytes", labels, self.pss[pid]),
-                ("sdlab_process_cpu_seconds_total", labels, cpu),
-            ]
+            out[service] = [float(resident), self.pss[pid], cpu]
         for gone in set(self.pss) - set(pids.values()):
             del self.pss[gone]
         return out
