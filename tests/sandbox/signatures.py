@@ -80,9 +80,11 @@ def run_scenario(client: SandboxClient, scenario: Scenario) -> tuple[dict[str, f
 def scenario_showing(
     client: SandboxClient, scenario: Scenario, baseline: Mapping[str, float]
 ) -> Observation:
-    """After a figures window, the scenario's signature must show again: "before the
-    mitigation" is read at such a moment. A figure read at a random moment may have dipped
-    (an error ratio of 0 between two failed reads), and "half of before" then cannot hold."""
+    """After a figures window, waits (up to the scenario's stated time) for its signature
+    to show again, and "before the mitigation" is read then: a figure read at a random
+    moment may have dipped (an error ratio of 0 between two failed reads), and "half of
+    before" then cannot hold. Some signatures pass (disk-full's worker stops failing once
+    its messages are spent): if it does not show again, the last reading stands."""
     time.sleep(SETTLE_S)
     return wait_for_signature(client, scenario.signature, baseline)
 
@@ -178,17 +180,12 @@ def catalog_check(client: SandboxClient, scenario: Scenario, limits_via: str) ->
         check.problems.append(f"{scenario.slug} did not show its signature:\n{seen.explain()}")
         return check
     check.seconds_to_signature = seen.after_s
-    for effect in scenario.mitigations:
+    for number, effect in enumerate(scenario.mitigations):
         # Each mitigation answers the scenario on its own: the one before it is off again,
-        # and the scenario must show again before this one goes on.
-        showing = scenario_showing(client, scenario, baseline)
-        if not showing.held:
-            check.problems.append(
-                f"{scenario.slug} did not show again before {effect.mitigation}:\n"
-                f"{showing.explain()}"
-            )
-            continue
-        before = showing.last
+        # and "before" is read as the scenario shows again (see `scenario_showing`).
+        if number:
+            client.mitigation_disable(scenario.mitigations[number - 1].mitigation)
+        before = scenario_showing(client, scenario, baseline).last
         if effect.signature.holds(before, before):
             check.problems.append(f"{effect.mitigation} holds before it is on: {before}")
             continue
@@ -197,7 +194,8 @@ def catalog_check(client: SandboxClient, scenario: Scenario, limits_via: str) ->
             check.problems.append(
                 f"{effect.mitigation} did not answer {scenario.slug}:\n{seen.explain()}"
             )
-        client.mitigation_disable(effect.mitigation)
+    # The last mitigation stays on: switching it off may restart a service, which would
+    # then be missing from the exposition read below.
     samples = {
         line.split("{")[0].split(" ")[0]
         for line in client.metrics().splitlines()
