@@ -107,7 +107,7 @@ class Supervisor:
         topology: Topology,
         children: dict[str, Child],
         data_dir: Path,
-        ready_from: int | None = None,
+        ready_from: int,
     ) -> None:
         self.options = options
         self.topology = topology
@@ -264,23 +264,9 @@ class Supervisor:
         return [name for name, child in self.children.items() if not child.healthy]
 
     async def wait_healthy(self, timeout_s: float) -> bool:
-        """Until every service serves: told by each over the ready pipe where there is
-        one, else asked over HTTP every 10 ms."""
-        if self.ready_from is not None:
-            fd, self.ready_from = self.ready_from, None
-            return await self.ready_heard(fd, timeout_s)
-        deadline = time.monotonic() + timeout_s
-        pending = set(self.children)
-        while pending and time.monotonic() < deadline and not self.stopping.is_set():
-            for name in list(pending):
-                if await self.service_ok(name):
-                    self.children[name].healthy = True
-                    pending.discard(name)
-            if pending:
-                await asyncio.sleep(0.01)
-        return not pending
-
-    async def ready_heard(self, fd: int, timeout_s: float) -> bool:
+        """Until every service serves, as each says by writing its name to the ready pipe
+        once it listens (the supervisor polls nobody)."""
+        fd = self.ready_from
         loop = asyncio.get_running_loop()
         all_ready = asyncio.Event()
         heard = b""

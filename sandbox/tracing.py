@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 ENDPOINT_VARIABLE = "SANDBOX_OTLP_ENDPOINT"
+NO_SPAN: AbstractContextManager[None] = nullcontext()  # reusable: it keeps no state
 
 
 class Tracing:
@@ -43,15 +44,19 @@ class Tracing:
         self.provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
         self.tracer = self.provider.get_tracer("sandbox")
 
-    @contextmanager
     def server_span(
         self, name: str, headers: Mapping[str, str], **attributes: Any
-    ) -> Iterator[Any]:
-        """A SERVER span continuing the caller's trace (from its traceparent header)."""
+    ) -> AbstractContextManager[Any]:
+        """A SERVER span continuing the caller's trace (from its traceparent header); a
+        shared context of None when tracing is off (every request passes here)."""
         if not self.enabled:
-            with nullcontext() as nothing:
-                yield nothing
-            return
+            return NO_SPAN
+        return self._server_span(name, headers, attributes)
+
+    @contextmanager
+    def _server_span(
+        self, name: str, headers: Mapping[str, str], attributes: dict[str, Any]
+    ) -> Iterator[Any]:
         from opentelemetry.propagate import extract
         from opentelemetry.trace import SpanKind
 
@@ -60,13 +65,19 @@ class Tracing:
         ) as span:
             yield span
 
-    @contextmanager
-    def client_span(self, name: str, headers: dict[str, str], **attributes: Any) -> Iterator[Any]:
-        """A CLIENT span for one attempt; writes its traceparent into `headers`."""
+    def client_span(
+        self, name: str, headers: dict[str, str], **attributes: Any
+    ) -> AbstractContextManager[Any]:
+        """A CLIENT span for one attempt; writes its traceparent into `headers`. A shared
+        context of None when tracing is off."""
         if not self.enabled:
-            with nullcontext() as nothing:
-                yield nothing
-            return
+            return NO_SPAN
+        return self._client_span(name, headers, attributes)
+
+    @contextmanager
+    def _client_span(
+        self, name: str, headers: dict[str, str], attributes: dict[str, Any]
+    ) -> Iterator[Any]:
         from opentelemetry.propagate import inject
         from opentelemetry.trace import SpanKind
 
