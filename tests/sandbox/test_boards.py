@@ -178,3 +178,30 @@ def test_a_series_removed_and_made_again_reads_as_the_new_one(board):
     metrics.latency.labels("inventory", "/stock").observe(0.003)
     metrics.pool_size.labels("inventory", "db").set(4)
     assert read(board) == collected(metrics)
+
+
+def test_a_board_gives_the_same_keys_until_a_series_is_added(board):
+    """The supervisor indexes a board's keys once and reuses the index while they stay."""
+    metrics = ServiceMetrics("gateway")
+    metrics.requests.labels("gateway", "/products", "200").inc()
+    keys = board.keys()
+    metrics.requests.labels("gateway", "/products", "200").inc(2)
+    assert board.keys() is keys  # a value moved: same keys, same object
+    assert (
+        dict(zip(keys, board.read(), strict=True))[
+            (
+                "sdlab_requests_total",
+                (("route", "/products"), ("service", "gateway"), ("status", "200")),
+            )
+        ]
+        == 3.0
+    )
+    metrics.requests.labels("gateway", "/orders", "500").inc()
+    grown = board.keys()
+    assert grown is not keys
+    assert len(grown) == len(keys) + 1
+    assert len(board.read()) == len(grown)
+    fingerprint = ("sdlab_knobs_fingerprint", (("service", "gateway"),))
+    metrics.knobs_fingerprint.labels("gateway").set(42)
+    assert board.value(fingerprint) == 42.0
+    assert board.value(("sdlab_no_such_series", ())) is None

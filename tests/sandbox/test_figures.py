@@ -27,3 +27,37 @@ def test_figures_of_recorded_snapshots_are_unchanged(pair):
     figures = figures_compute(old, new, SERVICES)
     computed = {k: None if math.isnan(v) else v for k, v in figures.items()}
     assert computed == pair["figures"]
+
+
+def test_snapshots_of_different_layouts_move_by_key():
+    """A series added between two samples moved by its whole value; one a restart reset
+    moved by its new value; the others by their difference, wherever they sit."""
+    from sandbox.figures import moved_between
+
+    old = snapshot_from(
+        [("a_total", {"service": "gateway"}, 10.0), ("b_total", {"service": "cache"}, 50.0)],
+        0.0,
+    )
+    new = snapshot_from(
+        [
+            ("c_total", {"service": "orders"}, 4.0),
+            ("b_total", {"service": "cache"}, 7.0),
+            ("a_total", {"service": "gateway"}, 15.0),
+        ],
+        1.0,
+    )
+    moved = moved_between(old, new)
+    assert dict(moved.items()) == {
+        ("c_total", (("service", "orders"),)): 4.0,
+        ("b_total", (("service", "cache"),)): 7.0,
+        ("a_total", (("service", "gateway"),)): 5.0,
+    }
+
+
+def test_a_key_given_twice_counts_once_with_its_later_value():
+    from sandbox.figures import Layout, Snapshot, _sum
+
+    key = ("sdlab_requests_total", (("service", "gateway"), ("status", "200")))
+    snapshot = Snapshot(0.0, Layout([key, key]), [3.0, 5.0])
+    assert _sum(snapshot, "sdlab_requests_total", service="gateway") == 5.0
+    assert snapshot.value(key) == 5.0
