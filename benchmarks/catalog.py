@@ -46,7 +46,7 @@ def time_to_signature(backend: LocalBackend, slug: str, run: int) -> float | Non
             "limits_via"
         ].startswith("cgroup"):
             return None
-        seen = run_scenario(SandboxClient(handle.address, timeout=10), scenario)
+        _, seen = run_scenario(SandboxClient(handle.address, timeout=10), scenario)
         return seen.after_s if seen.held else None
     finally:
         with BACKEND_LOCK:
