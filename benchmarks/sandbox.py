@@ -13,7 +13,10 @@
   memory runs short, or `--max-sandboxes` run; the count reached. `--unwatched` leaves
   them unread (they then sample every 15 s: a lower bound production never sees);
 - `--cpu` only: where a running, watched sandbox's CPU goes, in ms per second by process
-  (density is bound by CPU: 100 sandboxes on two cores leave about 17 ms/s each).
+  (density is bound by CPU: 100 sandboxes on two cores leave about 17 ms/s each); then
+  how often its processes wake, and what one wake-up costs on this machine (a bare uvloop
+  server answering requests sent back to back, then 50 ms apart). Where a wake-up costs
+  far more than the work it does, fewer wake-ups is what lowers a sandbox's CPU.
 
 Targets (the sandbox issue): median start < 300 ms, p95 < 600 ms, a whole sandbox
 < 120 MiB, 100 concurrent sandboxes.
@@ -24,7 +27,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -207,17 +212,62 @@ def measure_density(backend: LocalBackend, limit: int, watched: bool) -> None:
 def task_cpu_ns(pid: int) -> int:
     """CPU time a process has run, every thread summed, from schedstat (exact, where the
     tick-based utime/stime miss short wakeups)."""
-    total = 0
+    return task_schedstat(pid)[0]
+
+
+def task_schedstat(pid: int) -> tuple[int, int]:
+    """(ns run, times scheduled in) of a process, every thread summed: each time a
+    sleeping thread is scheduled in is a wake-up."""
+    ran = slices = 0
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return 0
+        return 0, 0
     for task in tasks:
         try:
-            total += int((task / "schedstat").read_text().split()[0])
+            fields = (task / "schedstat").read_text().split()
+            ran, slices = ran + int(fields[0]), slices + int(fields[2])
         except (OSError, ValueError, IndexError):
             continue
-    return total
+    return ran, slices
+
+
+# A server that does nothing but answer: what one wake-up costs on this machine, with none
+# of the sandbox's own code.
+BARE_SERVER = """
+import asyncio, sys, uvloop
+class Answer(asyncio.Protocol):
+    def connection_made(self, transport): self.transport = transport
+    def data_received(self, data):
+        self.transport.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+async def main():
+    server = await asyncio.get_running_loop().create_server(Answer, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(3600)
+uvloop.run(main())
+"""
+
+
+def bare_wakeup_us(requests: int = 100, gap_s: float = 0.05) -> tuple[float, float]:
+    """CPU per request of BARE_SERVER, requests sent back to back (its code stays warm in
+    the processor's caches) and `gap_s` apart (each one a fresh wake-up): (warm, cold) µs."""
+    server = subprocess.Popen([sys.executable, "-c", BARE_SERVER], stdout=subprocess.PIPE)
+    try:
+        port = int(server.stdout.readline()) if server.stdout is not None else 0
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            costs = []
+            for gap, count in ((0.0, requests * 10), (gap_s, requests)):
+                before = task_cpu_ns(server.pid)
+                for _ in range(count):
+                    conn.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+                    if not conn.recv(4096):
+                        raise RuntimeError("the bare server closed the connection")
+                    time.sleep(gap)
+                costs.append((task_cpu_ns(server.pid) - before) / 1e3 / count)
+        return costs[0], costs[1]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def process_names(handle: SandboxHandle) -> dict[int, str]:
@@ -244,14 +294,17 @@ def measure_cpu(backend: LocalBackend, count: int, seconds: float) -> None:
         time.sleep(5)  # past the start's own work
         names = {pid: name for h in handles for pid, name in process_names(h).items()}
         me = os.getpid()
-        before = {pid: task_cpu_ns(pid) for pid in [*names, me]}
+        before = {pid: task_schedstat(pid) for pid in [*names, me]}
         began = time.monotonic()
         time.sleep(seconds)
         elapsed = time.monotonic() - began
         spent: dict[str, float] = {}
+        woke: dict[str, int] = {}
         for pid, name in names.items():
-            spent[name] = spent.get(name, 0.0) + (task_cpu_ns(pid) - before[pid]) / 1e6
-        watcher_ms = (task_cpu_ns(me) - before[me]) / 1e6 / elapsed / count
+            ran, slices = task_schedstat(pid)
+            spent[name] = spent.get(name, 0.0) + (ran - before[pid][0]) / 1e6
+            woke[name] = woke.get(name, 0) + slices - before[pid][1]
+        watcher_ms = (task_cpu_ns(me) - before[me][0]) / 1e6 / elapsed / count
         per = {name: ms / elapsed / count for name, ms in spent.items()}
         print(
             f"CPU per running sandbox at {LOAD_RPS:g} req/s, watched ({count} sandboxes, "
@@ -260,7 +313,22 @@ def measure_cpu(backend: LocalBackend, count: int, seconds: float) -> None:
             flush=True,
         )
         for name, ms in sorted(per.items(), key=lambda item: -item[1]):
-            print(f"  {name:<14} {ms:5.1f} ms/s", flush=True)
+            wakes = woke[name] / elapsed / count
+            print(
+                f"  {name:<14} {ms:5.1f} ms/s  {wakes:5.1f} wake-ups/s, "
+                f"{ms * 1000 / max(wakes, 1e-9):4.0f} µs each",
+                flush=True,
+            )
+        wakeups = sum(woke.values()) / elapsed / count
+        warm, cold = bare_wakeup_us()
+        floor = wakeups * cold / 1000
+        print(
+            f"wake-ups per sandbox: {wakeups:.0f}/s; a bare uvloop server's answer costs "
+            f"{warm:.0f} µs of CPU warm, {cold:.0f} µs woken from sleep: at that cost the "
+            f"wake-ups alone take {floor:.1f} ms/s per sandbox, room for {2000 / floor:.0f} "
+            "on two cores",
+            flush=True,
+        )
     finally:
         stop.set()
         watcher.join(timeout=30)
