@@ -30,6 +30,11 @@ class Observation:
             lines.append(
                 f"  {wanted}: before {self.baseline.get(figure)} now {self.last.get(figure)}"
             )
+        if not self.held:  # the rest of the figures, for whoever reads a failure
+            lines.append(
+                "  every figure now: "
+                + ", ".join(f"{k}={v:.4g}" for k, v in sorted(self.last.items()))
+            )
         return "\n".join(lines)
 
 
