@@ -147,8 +147,7 @@ def watch(handles: list[SandboxHandle], stop: threading.Event) -> None:
         for handle in list(handles):
             client = SandboxClient(handle.address)
             try:
-                client.state()
-                logs = client.logs(cursors.get(handle.sandbox_id, 0))
+                logs = client.state(logs_since=cursors.get(handle.sandbox_id, 0))["logs"]
             except (OSError, ValueError):
                 continue  # a sandbox too busy to answer this second: read it the next
             if logs:

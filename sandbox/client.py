@@ -79,8 +79,11 @@ class SandboxClient:
                 return exc.body
             raise
 
-    def state(self) -> dict[str, Any]:
-        return self.request("GET", "/state")
+    def state(self, logs_since: int | None = None) -> dict[str, Any]:
+        """With `logs_since`, the state also holds the log lines after it, as `logs`."""
+        if logs_since is None:
+            return self.request("GET", "/state")
+        return self.request("GET", f"/state?logs_since={logs_since}")
 
     def figures(self) -> dict[str, float]:
         return self.state()["figures"]

@@ -598,10 +598,21 @@ class Supervisor:
         }
         return web.json_response(body, status=200 if self.ready else 503)
 
-    async def h_state(self, _: web.Request) -> web.Response:
+    async def h_state(self, request: web.Request) -> web.Response:
+        """The sandbox's state; with `logs_since`, also its log lines after that one (what
+        `/logs` answers), so that a watcher reads both with one request a second."""
         self.watched()
+        logs: dict[str, Any] = {}
+        if "logs_since" in request.query:
+            try:
+                since = int(request.query["logs_since"])
+            except ValueError:
+                message = "logs_since must be a whole number (a log line's seq)"
+                return error(422, message, parameter="logs_since")
+            logs = {"logs": self.logs_since(since)}
         return web.json_response(
             {
+                **logs,
                 "session": self.options.session,
                 "ready": self.ready,
                 "started_at": self.started_at,
@@ -666,13 +677,16 @@ class Supervisor:
         )
 
     async def h_logs(self, request: web.Request) -> web.Response:
-        """The services' newest lines above `since`, read off their log boards, and the
-        sandbox's own timeline."""
         since: float
         try:
             since = int(request.query.get("since", "0"))
         except ValueError:  # not a line number: no line is after it
             since = math.inf
+        return web.json_response(self.logs_since(since))
+
+    def logs_since(self, since: float) -> list[dict[str, Any]]:
+        """The services' newest lines above `since`, read off their log boards, and the
+        sandbox's own timeline."""
         lines = [
             line
             for child in self.children.values()
@@ -685,8 +699,7 @@ class Supervisor:
         ]
         # The newest service lines, and every timeline event still kept (they are few).
         lines = sorted(lines, key=lambda line: line.get("time", 0))[-200:]
-        merged = sorted([*lines, *events[-50:]], key=lambda line: line.get("time", 0))
-        return web.json_response(merged)
+        return sorted([*lines, *events[-50:]], key=lambda line: line.get("time", 0))
 
     async def _json_body(self, request: web.Request) -> dict[str, Any]:
         if not request.can_read_body:

@@ -139,8 +139,8 @@ class Relay:
         """One sandbox's frame (a thread's work: the client is synchronous)."""
         client = SandboxClient(address, timeout=READ_TIMEOUT_S)
         try:
-            state = client.state()
-            logs = client.logs(self.log_cursor.get(key, 0))
+            state = client.state(logs_since=self.log_cursor.get(key, 0))
+            logs = state.get("logs", [])
         except (OSError, ValueError) as exc:
             READS.labels("error").inc()
             log.info("relay read failed", extra={"session": key, "error": str(exc)})

@@ -85,6 +85,10 @@ def test_bad_requests_are_refused_with_what_was_wrong(sandbox):
         client.load(rate_rps=10_000)
     assert caught.value.status == 422
     assert caught.value.body["extra"]["parameter"] == "rate_rps"
+    with pytest.raises(SandboxError) as caught:
+        client.request("GET", "/state?logs_since=yesterday")
+    assert caught.value.status == 422
+    assert caught.value.body["extra"]["parameter"] == "logs_since"
     assert client.state()["scenarios"] == {}  # nothing half-applied
 
 
@@ -138,6 +142,17 @@ def test_logs_are_json_lines_with_trace_ids(sandbox):
     assert warnings, lines[-5:]
     assert all(len(line["trace_id"]) == 32 for line in warnings)
     assert any(line.get("message") == "scenario enabled" for line in lines)
+    # A watcher reads the state and the new lines in one request: the same lines, and
+    # after the newest one's seq only lines that came later.
+    state = client.state(logs_since=0)
+    assert "figures" in state
+    assert any(line.get("message") == "scenario enabled" for line in state["logs"])
+    assert any(line.get("message") == "request answered with an error" for line in state["logs"])
+    newest = max(int(line.get("seq", 0)) for line in state["logs"])
+    assert newest > 0, state["logs"][-5:]  # service lines carry their seq
+    later = client.state(logs_since=newest)["logs"]
+    assert all(int(line["seq"]) > newest for line in later if "seq" in line)
+    assert "logs" not in client.state()
 
 
 def test_a_crashed_service_is_restarted(sandbox):
