@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import select
 import signal
 import sys
@@ -52,11 +53,18 @@ def list_scenarios(as_json: bool) -> int:
     return 0
 
 
+def number(value: float) -> str:
+    """Three significant digits, never in exponent form: 3750, 81.1, 0.953, 0."""
+    if value == 0 or abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}" if abs(value) >= 0.001 else f"{value:.1e}"
+
+
 def render(figures: dict[str, Any], state: dict[str, Any]) -> str:
     cells = []
     for key, label in FIGURES:
         value = figures.get(key)
-        cells.append(f"{label} {'-' if value is None else f'{value:.3g}'}")
+        cells.append(f"{label} {'-' if value is None else number(value)}")
     active = ", ".join(state.get("scenarios", {})) or "none"
     mitigations = ", ".join(state.get("mitigations", {})) or "none"
     return f"{' | '.join(cells)}\n  scenarios: {active}   mitigations: {mitigations}"
@@ -170,4 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # its reader stopped reading (`| head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.__main__ import render
 from sandbox.backends.base import SandboxSpec
 from sandbox.catalog import SCENARIOS
 
@@ -36,6 +37,32 @@ def test_list_scenarios_shows_the_catalog():
     listed = json.loads(cli("list-scenarios", "--json").stdout)
     assert {s["slug"] for s in listed} == set(SCENARIOS)
     assert all(s["signature"]["expectations"] for s in listed)
+
+
+def test_list_scenarios_into_a_closed_pipe_ends_quietly():
+    shell = f"{sys.executable} -m sandbox list-scenarios | head -1"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_figures_read_as_plain_numbers():
+    figures = {"users.p50_ms": 3750.4, "inventory.rps": 81.14, "users.success_ratio": 0.9531}
+    line = render({**figures, "queue.depth": 0.0}, {"scenarios": {"retry-storm": {}}})
+    assert "p50 ms 3750 |" in line
+    assert "inv/s 81.1 |" in line
+    assert "ok 0.953 |" in line
+    assert "queue 0 |" in line
+    assert "e+" not in line
+    assert "scenarios: retry-storm" in line
 
 
 def test_run_unknown_scenario_is_refused_before_anything_starts():
