@@ -37,10 +37,11 @@ from sandbox.catalog._build import REQUEST_METRICS
 from sandbox.engine import Engine, UnknownSlug
 from sandbox.figures import Layout, SampleKey, Snapshot, declared_values, figures_compute
 from sandbox.knobs import KnobSettings, knobs_fingerprint
-from sandbox.runtime import RESTART_BACKOFF_S, Child, RuntimeOptions, fork_child, port_of
+from sandbox.runtime import RESTART_BACKOFF_S, Child, RuntimeOptions, fork_child
+from sandbox.services.hops import HOP_SERIES_PREFIX
 from sandbox.spec import ParameterError
 from sandbox.telemetry import PROCESS_FIGURES, ProcessFigures
-from sandbox.topology import SERVICES, Topology
+from sandbox.topology import SERVICES, Topology, hop_callee
 
 WINDOW_S = 5.0
 WATCHED_FOR_S = 60.0
@@ -298,7 +299,7 @@ class Supervisor:
 
     async def service_ok(self, name: str) -> bool:
         try:
-            url = f"http://{self.topology.host}:{port_of(name, self.topology)}/_health"
+            url = f"http://{self.topology.host}:{self.topology.service_port(name)}/_health"
             async with self.client.get(url, timeout=aiohttp.ClientTimeout(total=0.5)) as response:
                 return response.status == 200
         except (aiohttp.ClientError, OSError, TimeoutError):
@@ -355,8 +356,9 @@ class Supervisor:
                 child.started_at = time.monotonic()
                 self.engine._record("service restarted", service=name, restarts=child.restarts)
                 self.pushed.pop(name, None)
-                if name == "proxy":
-                    for target in [t for t in self.pushed if t.startswith("hop:")]:
+                # the hops leading to it lived in its process: their toxics went with it
+                for target in [t for t in self.pushed if t.startswith("hop:")]:
+                    if hop_callee(target) == name:
                         self.pushed.pop(target)
                 asyncio.get_running_loop().create_task(self.push_when_up(name))
 
@@ -413,14 +415,15 @@ class Supervisor:
 
     # -- knobs
     async def push(self) -> None:
-        """Sends each service the knobs that changed, and the proxy its hops' toxics."""
+        """Sends each service the knobs that changed, and the toxics that changed on the
+        hops leading to it (its process serves them)."""
         async with self.push_lock:
             self.pushes += 1
             effective = self.engine.effective()
             # What each service should report: computed once per change, not per sample.
             self.intended = {name: knobs_fingerprint(effective[name]) for name in SERVICES}
-            hops: dict[str, dict[str, Any]] = {}
-            calls = []
+            hops: dict[str, dict[str, dict[str, Any]]] = {}  # callee -> {hop: changed}
+            calls: list[tuple[str, str, dict[str, Any]]] = []  # (service, endpoint, body)
             for target, knobs in effective.items():
                 changed = {
                     k: v for k, v in knobs.items() if self.pushed.get(target, {}).get(k) != v
@@ -428,28 +431,30 @@ class Supervisor:
                 if not changed:
                     continue
                 if target.startswith("hop:"):
-                    hops[target] = changed
+                    hops.setdefault(hop_callee(target), {})[target] = changed
                 else:
-                    calls.append((target, port_of(target, self.topology), changed))
-            if hops:
-                calls.append(("proxy", self.topology.proxy_port, hops))
-            results = await asyncio.gather(*(self._put(port, body) for _, port, body in calls))
+                    calls.append((target, "/_knobs", changed))
+            calls += [(callee, "/_hops", body) for callee, body in hops.items()]
+            results = await asyncio.gather(
+                *(self._put(service, endpoint, body) for service, endpoint, body in calls)
+            )
             # A saturated service may miss its 3 s to answer (a CPU-bound scenario's, when
             # the mitigation for it arrives): the next sample pushes again.
             self.push_failed = not all(results)
-            for (target, _, body), ok in zip(calls, results, strict=True):
+            for (target, endpoint, body), ok in zip(calls, results, strict=True):
                 if not ok:
                     continue
-                if target == "proxy":
+                if endpoint == "/_hops":
                     for hop, knobs in body.items():
                         self.pushed.setdefault(hop, {}).update(knobs)
                 else:
                     self.pushed.setdefault(target, {}).update(body)
 
-    async def _put(self, port: int, body: dict[str, Any]) -> bool:
+    async def _put(self, service: str, endpoint: str, body: dict[str, Any]) -> bool:
+        port = self.topology.service_port(service)
         try:
             async with self.client.put(
-                f"http://{self.topology.host}:{port}/_knobs", json=body
+                f"http://{self.topology.host}:{port}{endpoint}", json=body
             ) as response:
                 return response.status == 200
         except (aiohttp.ClientError, OSError, TimeoutError):
@@ -523,7 +528,11 @@ class Supervisor:
             return None
         kept = self.kept_of.get(name)
         if kept is None or kept[0] is not keys:
-            positions = [at for at, key in enumerate(keys) if key[0] not in PROCESS_SERIES]
+            positions = [
+                at
+                for at, key in enumerate(keys)
+                if key[0] not in PROCESS_SERIES and not key[0].startswith(HOP_SERIES_PREFIX)
+            ]
             kept = self.kept_of[name] = (keys, tuple(keys[at] for at in positions), positions)
         values = board.read()
         return kept[1], [values[at] for at in kept[2]]
@@ -634,7 +643,7 @@ class Supervisor:
         self.watched()
 
         async def fetch(name: str) -> str:
-            url = f"http://{self.topology.host}:{port_of(name, self.topology)}/_metrics"
+            url = f"http://{self.topology.host}:{self.topology.service_port(name)}/_metrics"
             try:
                 async with self.client.get(url) as response:
                     return await response.text() if response.status == 200 else ""

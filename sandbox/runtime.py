@@ -3,8 +3,9 @@
 It forks every service from itself (they share its imported code, so a sandbox starts in
 milliseconds and stays small), supervises them (a crashed service is restarted, as an
 orchestrator would), turns the scenario engine's knobs into settings on the services and
-the fault proxy, samples their metrics into key figures, and serves the control API on a
-Unix socket in its run directory (and on TCP when a backend asks for it).
+on the fault proxy in front of each (the hops leading to it), samples their metrics into
+key figures, and serves the control API on a Unix socket in its run directory (and on TCP
+when a backend asks for it).
 
     python -m sandbox.runtime --run-dir /tmp/sb1 [--base-port 17000] [--ttl 3600]
 """
@@ -103,12 +104,9 @@ def service_for(name: str, topology: Topology, data_dir: Path) -> Any:
     from sandbox.services.inventory import Inventory
     from sandbox.services.loadgen import Loadgen
     from sandbox.services.orders import Orders
-    from sandbox.services.proxyservice import ProxyService
     from sandbox.services.queue import Queue
     from sandbox.services.worker import Worker
 
-    if name == "proxy":
-        return ProxyService(topology)
     if name == "inventory":
         return Inventory(topology, database=data_dir / "shop.sqlite3")
     classes = {
@@ -120,10 +118,6 @@ def service_for(name: str, topology: Topology, data_dir: Path) -> Any:
         "loadgen": Loadgen,
     }
     return classes[name](topology)
-
-
-def port_of(name: str, topology: Topology) -> int:
-    return topology.proxy_port if name == "proxy" else topology.service_port(name)
 
 
 async def serve(service: Any, host: str, port: int, ready_fd: int | None = None) -> None:
@@ -159,7 +153,7 @@ def child_main(
     asyncio.set_event_loop_policy(event_loop_policy())
     os.environ["SANDBOX_SERVICE"] = name
     service = service_for(name, topology, data_dir)
-    asyncio.run(serve(service, topology.host, port_of(name, topology), ready_fd))
+    asyncio.run(serve(service, topology.host, topology.service_port(name), ready_fd))
 
 
 def fork_child(
@@ -226,8 +220,8 @@ def run(options: RuntimeOptions) -> int:
     service_for("gateway", topology, data_dir)
     event_loop_policy()  # imported before the forks, like the rest
     gc.freeze()
-    boards = {name: ServiceBoards() for name in (*SERVICES, "proxy")}
-    # Each service says when it serves: no polling of eight /_health endpoints at a start.
+    boards = {name: ServiceBoards() for name in SERVICES}
+    # Each service says when it serves: no polling of seven /_health endpoints at a start.
     ready_from, ready_to = os.pipe()
     os.set_blocking(ready_to, False)
     children = {

@@ -1,7 +1,8 @@
 """Who talks to whom inside a sandbox, and on which loopback ports.
 
 Every hop between two services goes through the fault proxy: a caller connects to the
-hop's proxy port, the proxy forwards to the callee's port.
+hop's port, where the callee's process serves the hop's proxy (`sandbox.services.hops`),
+which forwards to the callee's own port.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def hop_name(caller: str, callee: str) -> str:
     return f"hop:{caller}->{callee}"
 
 
+def hop_callee(name: str) -> str:
+    """The service a hop leads to: "hop:orders->inventory" -> "inventory"."""
+    return name.rpartition("->")[2]
+
+
 @dataclass(frozen=True)
 class Topology:
     """Ports are fixed inside an isolated sandbox (its loopback is its own); without
@@ -40,11 +46,6 @@ class Topology:
 
     def hop_port(self, caller: str, callee: str) -> int:
         return self.base_port + 100 + HOPS.index((caller, callee))
-
-    @property
-    def proxy_port(self) -> int:
-        """Where the fault proxy takes its toxics and serves its metrics."""
-        return self.base_port + 50
 
     @property
     def trace_port(self) -> int:
@@ -66,6 +67,10 @@ class Topology:
             )
             for caller, callee in HOPS
         ]
+
+    def hops_into(self, callee: str) -> list[tuple[str, tuple[str, int], tuple[str, int]]]:
+        """The hops the callee's process serves: those that lead to it."""
+        return [hop for hop in self.hops() if hop[2][1] == self.service_port(callee)]
 
     def targets(self) -> list[str]:
         return [*SERVICES, *(hop_name(c, d) for c, d in HOPS)]

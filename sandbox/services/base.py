@@ -18,6 +18,7 @@ from sandbox.httpclient import ConnectionFailed, Pool
 from sandbox.knobs import knobs_fingerprint, knobs_for
 from sandbox.mechanisms import Bulkhead, CircuitBreaker, Rejected, RetryBudget, backoff_delay
 from sandbox.resolver import DOMAIN, Resolver
+from sandbox.services.hops import HopTable
 from sandbox.telemetry import LogRing, ServiceMetrics, new_span_id, new_trace_id, traceparent_parse
 from sandbox.topology import Topology
 from sandbox.tracing import Tracing
@@ -222,6 +223,12 @@ class Service:
             dep: Dependency(self, dep, topology.dependency_url(self.name, dep))
             for dep in topology.dependencies(self.name)
         }
+        # the fault proxy of the hops that lead here (none lead to the worker or loadgen)
+        self.hops = (
+            HopTable(topology, self.name, self.metrics, self.logs)
+            if topology.hops_into(self.name)
+            else None
+        )
         self.leaked: list[bytes] = []
         self._publish_clock()
         self.started_at = time.monotonic()
@@ -251,6 +258,8 @@ class Service:
                 web.get("/_metrics", self._metrics),
                 web.put("/_knobs", self._set_knobs),
                 web.get("/_knobs", self._get_knobs),
+                web.put("/_hops", self._set_hops),
+                web.get("/_hops", self._get_hops),
                 *self.routes(),
             ]
         )
@@ -259,6 +268,8 @@ class Service:
         return app
 
     async def _startup(self, _: web.Application) -> None:
+        if self.hops is not None:
+            await self.hops.start()
         self.background.append(asyncio.create_task(self._background_cpu()))
         self.background.append(asyncio.create_task(self._disk_filler()))
         await self.on_start()
@@ -271,6 +282,8 @@ class Service:
                 await task
         for dependency in self.dependencies.values():
             await dependency.close()
+        if self.hops is not None:
+            await self.hops.stop()
         self.tracing.shutdown()
 
     # -- internal endpoints (the supervisor's, not the shop's)
@@ -278,10 +291,26 @@ class Service:
         return web.json_response({"service": self.name, "ok": True})
 
     async def _metrics(self, _: web.Request) -> web.Response:
+        if self.hops is not None:
+            self.hops.publish()
         return web.Response(body=self.metrics.render(), content_type="text/plain")
 
     async def _get_knobs(self, _: web.Request) -> web.Response:
         return web.json_response(self.knobs)
+
+    async def _get_hops(self, _: web.Request) -> web.Response:
+        return web.json_response(self.hops.knobs if self.hops is not None else {})
+
+    async def _set_hops(self, request: web.Request) -> web.Response:
+        """The toxics of the hops that lead here: {hop name: {knob: value}}."""
+        if self.hops is None:
+            return web.json_response({"message": f"no hop leads to {self.name}"}, status=422)
+        try:
+            given = await request.json()
+        except ValueError:
+            return web.json_response({"message": "the body is not JSON"}, status=422)
+        status, body = self.hops.put(given)
+        return web.json_response(body, status=status)
 
     async def _set_knobs(self, request: web.Request) -> web.Response:
         given = await request.json()

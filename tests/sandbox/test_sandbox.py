@@ -27,7 +27,7 @@ def test_a_started_sandbox_is_ready_and_describes_itself(sandbox):
     handle, client = sandbox
     health = client.health()
     assert health["ready"] is True
-    assert set(health["services"]) == {*SERVICES, "proxy"}
+    assert set(health["services"]) == set(SERVICES)
     state = client.state()
     assert state["session"] == handle.session_id
     assert {hop["name"] for hop in state["topology"]["hops"]} >= {
@@ -167,6 +167,40 @@ def test_a_crashed_service_is_restarted(sandbox):
         time.sleep(0.2)
     assert services["cache"]["restarts"] == 1
     assert "signal 9" in services["cache"]["last_exit"]
+
+
+def hop_toxic_of(client, hop: str, toxic: str) -> tuple[str, float] | None:
+    """(the service reporting it, the value) of a toxic on a hop, off the merged /metrics."""
+    for family in text_string_to_metric_families(client.metrics()):
+        for sample in family.samples:
+            labels = sample.labels
+            if family.name == "sdlab_hop_toxic" and (labels["hop"], labels["toxic"]) == (
+                hop,
+                toxic,
+            ):
+                return labels["service"], sample.value
+    return None
+
+
+def test_a_restarted_service_gets_the_toxics_of_the_hops_leading_to_it_back(sandbox):
+    """The hops into a service are served by its process: they die with it, and the
+    supervisor sets their toxics again once it is back."""
+    handle, client = sandbox
+    client.scenario_enable("packet-loss", {"loss_percent": 30})
+    assert hop_toxic_of(client, "hop:gateway->inventory", "loss_percent") == ("inventory", 30)
+    inside = client.state()["services"]["inventory"]["pid"]
+    os.kill(sandbox_host_pids(handle)[inside], signal.SIGKILL)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and client.state()["services"]["inventory"]["restarts"] < 1:
+        time.sleep(0.2)
+    assert client.state()["services"]["inventory"]["restarts"] == 1
+    reported = hop_toxic_of(client, "hop:gateway->inventory", "loss_percent")
+    while time.monotonic() < deadline and reported != ("inventory", 30):
+        time.sleep(0.2)
+        reported = hop_toxic_of(client, "hop:gateway->inventory", "loss_percent")
+    assert reported == ("inventory", 30)
+    client.scenario_disable("packet-loss")
+    assert hop_toxic_of(client, "hop:gateway->inventory", "loss_percent") == ("inventory", 0)
 
 
 def knobs_fingerprint_of(client, service: str) -> float:
