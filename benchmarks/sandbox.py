@@ -9,8 +9,12 @@
   processes' PSS (shared pages counted in proportion);
 - density: sandboxes started one by one, each with 5 requests/s of load and watched as
   the relay watches a running lab (its /state and new /logs read once a second, which
-  makes its supervisor sample every service every second), until a start takes over 1 s,
-  memory runs short, or `--max-sandboxes` run; the count reached. `--unwatched` leaves
+  makes its supervisor sample every service every second), until starts take over 1 s,
+  memory runs short, or `--max-sandboxes` run; the count reached. A start over 1 s is
+  checked: after 5 s, three more sandboxes are started (and stopped) one at a time, and
+  only if their median is over 1 s too does the count stop there. One slow start is
+  often a start that met the previous one's first seconds, not the machine's start
+  latency; how many were passed over is printed. `--unwatched` leaves
   them unread (they then sample every 15 s: a lower bound production never sees);
 - `--cpu` only: where a running, watched sandbox's CPU goes, in ms per second by process
   (density is bound by CPU: 100 sandboxes on two cores leave about 17 ms/s each); then
@@ -34,7 +38,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,6 +50,9 @@ from sandbox.client import SandboxClient
 
 LOAD_RPS = 5.0
 START_LIMIT_S = 1.0
+PROBES = 3  # starts timed again, one at a time, after a start over the limit
+SETTLE_S = 5.0
+FIRST_ANSWER_S = 30.0
 MEMORY_RESERVE = 2 * 2**30
 
 
@@ -52,10 +61,20 @@ def started(
 ) -> tuple[SandboxHandle, float]:
     began = time.perf_counter()
     handle = backend.start(SandboxSpec(session_id=session, load_rps=load_rps))
-    metrics = SandboxClient(handle.address).metrics()
+    # A slow first answer is a slow start, measured as such, not a failure.
+    metrics = SandboxClient(handle.address, timeout=FIRST_ANSWER_S).metrics()
     if "sdlab_requests" not in metrics:
         raise RuntimeError(f"{session}: /metrics answered without the RED metrics")
     return handle, time.perf_counter() - began
+
+
+def answer(read: Callable[[SandboxClient], Any], handle: SandboxHandle) -> Any:
+    """What `read` gets from a sandbox, or None if it does not answer in time (overloaded:
+    counted as unhealthy, or as serving none of its users)."""
+    try:
+        return read(SandboxClient(handle.address, timeout=FIRST_ANSWER_S))
+    except OSError:
+        return None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -158,6 +177,7 @@ def watch(handles: list[SandboxHandle], stop: threading.Event) -> None:
 def measure_density(backend: LocalBackend, limit: int, watched: bool) -> None:
     handles: list[SandboxHandle] = []
     last = 0.0
+    slow_starts = 0  # single starts over the limit that the starts after them did not confirm
     reason = f"reached {limit}"
     stop = threading.Event()
     watcher = threading.Thread(target=watch, args=(handles, stop), daemon=True)
@@ -180,21 +200,38 @@ def measure_density(backend: LocalBackend, limit: int, watched: bool) -> None:
                 )
                 window = cpu_times()
             if last > START_LIMIT_S:
-                reason = f"a start took {last:.2f} s"
-                break
+                # One slow start is not yet a start latency: let the machine settle, then
+                # time a few more starts at this density (each stopped again).
+                time.sleep(SETTLE_S)
+                probes = []
+                for n in range(PROBES):
+                    probe, seconds = started(backend, f"bench-probe-{n}", load_rps=LOAD_RPS)
+                    backend.stop(probe)
+                    probes.append(seconds)
+                middle = statistics.median(probes)
+                print(
+                    f"  a start took {last:.2f} s with {len(handles)} running; {PROBES} more "
+                    f"took {', '.join(f'{t:.2f}' for t in probes)} s",
+                    flush=True,
+                )
+                if middle > START_LIMIT_S:
+                    reason = f"starts took over 1 s: {last:.2f} s, then a median {middle:.2f} s"
+                    break
+                slow_starts += 1
         window = cpu_times()
         time.sleep(10)
         settled = cpu_use_since(window)
-        healthy = sum(1 for h in handles if SandboxClient(h.address).health().get("ready"))
-        served = []
-        for h in handles[:: max(1, len(handles) // 10)]:
-            figures = SandboxClient(h.address).figures()
-            served.append(figures.get("users.success_ratio") or 0.0)
+        healthy = sum(1 for h in handles if answer(lambda c: c.health().get("ready"), h))
+        served = [
+            answer(lambda c: c.figures().get("users.success_ratio"), h) or 0.0
+            for h in handles[:: max(1, len(handles) // 10)]
+        ]
         print(
             f"density at {LOAD_RPS:g} req/s each, "
             f"{'watched once a second' if watched else 'unwatched'}: "
             f"{len(handles)} sandboxes ({reason}); "
-            f"{healthy} healthy; last start {last * 1000:.0f} ms; sampled success ratio "
+            f"{healthy} healthy; last start {last * 1000:.0f} ms; {slow_starts} slow start(s) "
+            "passed over; sampled success ratio "
             f"min {min(served):.2f}; load average {os.getloadavg()[0]:.1f}; {settled} "
             "over 10 s with them all running  "
             "(target 100 with starts < 1 s)",
