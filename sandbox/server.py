@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 server for a sandbox's services.
+"""A lean HTTP/1.1 server for a sandbox's services and its supervisor's control API.
 
 Every user request crosses three to five services, and a hundred sandboxes share two
 cores: aiohttp's server machinery spent about 0.4 ms of Python per request (request and
@@ -186,7 +186,7 @@ def _refuse(answer: web.HTTPException) -> Handler:
 
 
 class Server:
-    """Serves one `web.Application` on a TCP port."""
+    """Serves one `web.Application` on a TCP port, a Unix socket, or several of them."""
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
@@ -194,28 +194,48 @@ class Server:
         self.middlewares = list(app.middlewares)
         self.connections: set[_Connection] = set()
         self.serving: set[asyncio.Task[None]] = set()
-        self.server: asyncio.Server | None = None
+        self.listeners: list[asyncio.Server] = []
+        self.started = False
 
     async def start(self, host: str, port: int) -> None:
-        for callback in self.app.on_startup:
-            await callback(self.app)
+        """Listens on TCP (the application's startup runs before the first listener)."""
+        await self._startup()
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            lambda: _Connection(self), host, port, reuse_address=True, backlog=512
+        self._listening(
+            await loop.create_server(
+                lambda: _Connection(self), host, port, reuse_address=True, backlog=512
+            )
         )
+
+    async def start_unix(self, path: str) -> None:
+        """Listens on a Unix socket at `path`."""
+        await self._startup()
+        loop = asyncio.get_running_loop()
+        self._listening(await loop.create_unix_server(lambda: _Connection(self), path, backlog=512))
+
+    async def _startup(self) -> None:
+        if not self.started:
+            self.started = True
+            for callback in self.app.on_startup:
+                await callback(self.app)
+
+    def _listening(self, listener: asyncio.Server) -> None:
+        self.listeners.append(listener)
 
     @property
     def port(self) -> int:
-        """The port it listens on (the one the OS chose when started on port 0)."""
-        if self.server is None:
-            raise RuntimeError("the server is not started")
-        return int(self.server.sockets[0].getsockname()[1])
+        """The TCP port it listens on (the one the OS chose when started on port 0)."""
+        for listener in self.listeners:
+            address = listener.sockets[0].getsockname()
+            if isinstance(address, tuple):
+                return int(address[1])
+        raise RuntimeError("the server does not listen on TCP")
 
     async def stop(self) -> None:
         """Takes no new connections, lets the requests being served finish, then runs the
         application's cleanup (which closes what those requests use)."""
-        if self.server is not None:
-            self.server.close()
+        for listener in self.listeners:
+            listener.close()
         for connection in list(self.connections):
             if not connection.serving and connection.transport is not None:
                 connection.transport.close()

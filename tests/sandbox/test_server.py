@@ -199,3 +199,51 @@ def test_stopping_lets_a_request_being_served_finish():
 
     answer = asyncio.run(scenario())
     assert (answer.status, answer.json()) == (200, {"done": True})
+
+
+def test_one_application_is_served_on_a_unix_socket_and_tcp_at_once(tmp_path):
+    """As the supervisor serves its control API: a Unix socket, and TCP when a backend
+    asks for it. The application starts once and stopping closes both."""
+    started: list[str] = []
+    app, _, _ = shop()
+
+    async def on_startup(_):
+        started.append("startup")
+
+    app.on_startup.append(on_startup)
+    path = str(tmp_path / "control.sock")
+
+    async def ask(reader, writer) -> bytes:
+        writer.write(b"GET /products/9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=5)
+        writer.close()
+        return answer
+
+    async def scenario():
+        server = Server(app)
+        await server.start_unix(path)
+        await server.start("127.0.0.1", 0)
+        port = server.port
+        try:
+            over_unix = await ask(*await asyncio.open_unix_connection(path))
+            over_tcp = await ask(*await asyncio.open_connection("127.0.0.1", port))
+        finally:
+            await server.stop()
+        refused = []
+        for opening in (
+            lambda: asyncio.open_unix_connection(path),
+            lambda: asyncio.open_connection("127.0.0.1", port),
+        ):
+            try:
+                await opening()
+            except OSError:
+                refused.append(True)
+        return over_unix, over_tcp, refused
+
+    over_unix, over_tcp, refused = asyncio.run(scenario())
+    for answer in (over_unix, over_tcp):
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b'"sku": "9"' in answer
+    assert started == ["startup"]
+    assert refused == [True, True]
