@@ -14,7 +14,10 @@
   checked: after 5 s, three more sandboxes are started (and stopped) one at a time, and
   only if their median is over 1 s too does the count stop there. One slow start is
   often a start that met the previous one's first seconds, not the machine's start
-  latency; how many were passed over is printed. `--unwatched` leaves
+  latency; how many were passed over is printed. The count also stops when about ten
+  sampled sandboxes (read every ten starts and at each slow start) no longer serve 95%
+  of their users: past its knee the machine does not degrade gently (the users' timeouts
+  and retries multiply the load, and every sandbox stops serving). `--unwatched` leaves
   them unread (they then sample every 15 s: a lower bound production never sees);
 - `--cpu` only: where a running, watched sandbox's CPU goes, in ms per second by process
   (density is bound by CPU: 100 sandboxes on two cores leave about 17 ms/s each); then
@@ -53,6 +56,7 @@ START_LIMIT_S = 1.0
 PROBES = 3  # starts timed again, one at a time, after a start over the limit
 SETTLE_S = 5.0
 FIRST_ANSWER_S = 30.0
+SERVED_MIN = 0.95  # below this share of users served, the sandboxes have stopped working
 MEMORY_RESERVE = 2 * 2**30
 
 
@@ -75,6 +79,14 @@ def answer(read: Callable[[SandboxClient], Any], handle: SandboxHandle) -> Any:
         return read(SandboxClient(handle.address, timeout=FIRST_ANSWER_S))
     except OSError:
         return None
+
+
+def serving(handles: list[SandboxHandle]) -> float:
+    """The lowest share of users served, over about ten of the running sandboxes."""
+    return min(
+        answer(lambda c: c.figures().get("users.success_ratio"), h) or 0.0
+        for h in handles[:: max(1, len(handles) // 10)]
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -192,13 +204,18 @@ def measure_density(backend: LocalBackend, limit: int, watched: bool) -> None:
             handle, last = started(backend, f"bench-dense-{len(handles)}", load_rps=LOAD_RPS)
             handles.append(handle)
             if len(handles) % 10 == 0:
+                served = serving(handles)
                 print(
                     f"  {len(handles)} sandboxes running, last start {last * 1000:.0f} ms, "
                     f"{mem_available() / 2**30:.1f} GiB available, load {os.getloadavg()[0]:.1f}, "
-                    f"{cpu_use_since(window)} over the last ten",
+                    f"{cpu_use_since(window)} over the last ten, sampled success ratio min "
+                    f"{served:.2f}",
                     flush=True,
                 )
                 window = cpu_times()
+                if served < SERVED_MIN:
+                    reason = f"sandboxes stopped serving their users (success {served:.2f})"
+                    break
             if last > START_LIMIT_S:
                 # One slow start is not yet a start latency: let the machine settle, then
                 # time a few more starts at this density (each stopped again).
@@ -209,30 +226,32 @@ def measure_density(backend: LocalBackend, limit: int, watched: bool) -> None:
                     backend.stop(probe)
                     probes.append(seconds)
                 middle = statistics.median(probes)
+                served = serving(handles)
                 print(
                     f"  a start took {last:.2f} s with {len(handles)} running; {PROBES} more "
-                    f"took {', '.join(f'{t:.2f}' for t in probes)} s",
+                    f"took {', '.join(f'{t:.2f}' for t in probes)} s; sampled success ratio "
+                    f"min {served:.2f}",
                     flush=True,
                 )
                 if middle > START_LIMIT_S:
                     reason = f"starts took over 1 s: {last:.2f} s, then a median {middle:.2f} s"
+                    break
+                if served < SERVED_MIN:
+                    reason = f"sandboxes stopped serving their users (success {served:.2f})"
                     break
                 slow_starts += 1
         window = cpu_times()
         time.sleep(10)
         settled = cpu_use_since(window)
         healthy = sum(1 for h in handles if answer(lambda c: c.health().get("ready"), h))
-        served = [
-            answer(lambda c: c.figures().get("users.success_ratio"), h) or 0.0
-            for h in handles[:: max(1, len(handles) // 10)]
-        ]
+        served = serving(handles)
         print(
             f"density at {LOAD_RPS:g} req/s each, "
             f"{'watched once a second' if watched else 'unwatched'}: "
             f"{len(handles)} sandboxes ({reason}); "
             f"{healthy} healthy; last start {last * 1000:.0f} ms; {slow_starts} slow start(s) "
             "passed over; sampled success ratio "
-            f"min {min(served):.2f}; load average {os.getloadavg()[0]:.1f}; {settled} "
+            f"min {served:.2f}; load average {os.getloadavg()[0]:.1f}; {settled} "
             "over 10 s with them all running  "
             "(target 100 with starts < 1 s)",
             flush=True,
