@@ -82,11 +82,16 @@ def answer(read: Callable[[SandboxClient], Any], handle: SandboxHandle) -> Any:
 
 
 def serving(handles: list[SandboxHandle]) -> float:
-    """The lowest share of users served, over about ten of the running sandboxes."""
-    return min(
-        answer(lambda c: c.figures().get("users.success_ratio"), h) or 0.0
-        for h in handles[:: max(1, len(handles) // 10)]
-    )
+    """The lowest share of users served, over about ten of the running sandboxes. One that
+    does not answer counts as serving none; one too new to have figures is not counted."""
+    ratios = []
+    for handle in handles[:: max(1, len(handles) // 10)]:
+        figures = answer(lambda c: c.figures(), handle)
+        if figures is None:
+            ratios.append(0.0)
+        elif figures.get("users.success_ratio") is not None:
+            ratios.append(float(figures["users.success_ratio"]))
+    return min(ratios, default=1.0)
 
 
 def percentile(values: list[float], q: float) -> float:
