@@ -109,11 +109,15 @@ SCENARIOS = [
                 ("service",),
             ),
         ),
+        # Every order writes rows (its reservation, then its shipment): once the disk is
+        # full its orders fail. The worker fails only the orders already queued then, a
+        # burst too short to be a signature.
         signature=signature(
-            "writes to the database fail once the disk is full",
+            "writes to the database fail once the disk is full; reads still work",
             30,
             above("inventory.errors_rps", 0.5),
-            above("worker.failed_rps", 0.5),
+            above("orders.errors_rps", 0.5),
+            above("users.read_success_ratio", 0.9),
         ),
         mitigations=(
             answered_by(
@@ -124,9 +128,9 @@ SCENARIOS = [
             ),
         ),
         explanation=Explanation(
-            what_happens="A runaway writer fills the sandbox's disk. Once it is full, reads keep working but every write fails: shipments cannot be recorded and the worker's fulfilment fails.",
-            why="Databases and logs need free space to grow. At zero free bytes SQLite answers SQLITE_FULL (PostgreSQL and others fail similarly), and nothing that writes can proceed, however healthy the rest of the system is. The failure is sudden even though the filling was gradual.",
-            what_to_look_at="`inventory.errors_rps` and `worker.failed_rps` jump when the disk fills; product reads (`users.success_ratio` for reads) stay fine. The logs say why: database or disk errors on writes.",
+            what_happens="A runaway writer fills the sandbox's disk. Once it is full, reads keep working but every write that needs new space fails: each order's reservation row cannot be written, so orders fail, and the orders already queued fail at the worker when their shipment row cannot be written.",
+            why="Databases and logs need free space to grow. At zero free bytes SQLite answers SQLITE_FULL (PostgreSQL and others fail similarly), and nothing that writes can proceed, however healthy the rest of the system is. The failure is sudden even though the filling was gradual, and clients that retry the errors multiply the failing writes.",
+            what_to_look_at="`inventory.errors_rps` and `orders.errors_rps` jump when the disk fills, far above the order rate (every layer retries); `users.read_success_ratio` stays high. The logs say why: `database or disk is full` on writes.",
             how_systems_answer="Rotate and cap logs and temporary files (logrotate, size-based retention), keep data on its own volume, alert on the time until the disk is full (not only the percentage), and reserve space for the database so a runaway log cannot take it.",
             further_reading=(
                 "[logrotate(8)](https://man7.org/linux/man-pages/man8/logrotate.8.html)",
