@@ -201,7 +201,7 @@ class Server:
         """Listens on TCP (the application's startup runs before the first listener)."""
         await self._startup()
         loop = asyncio.get_running_loop()
-        self._listening(
+        self.listeners.append(
             await loop.create_server(
                 lambda: _Connection(self), host, port, reuse_address=True, backlog=512
             )
@@ -211,16 +211,15 @@ class Server:
         """Listens on a Unix socket at `path`."""
         await self._startup()
         loop = asyncio.get_running_loop()
-        self._listening(await loop.create_unix_server(lambda: _Connection(self), path, backlog=512))
+        self.listeners.append(
+            await loop.create_unix_server(lambda: _Connection(self), path, backlog=512)
+        )
 
     async def _startup(self) -> None:
         if not self.started:
             self.started = True
             for callback in self.app.on_startup:
                 await callback(self.app)
-
-    def _listening(self, listener: asyncio.Server) -> None:
-        self.listeners.append(listener)
 
     @property
     def port(self) -> int:

@@ -70,7 +70,7 @@ class Topology:
 
     def hops_into(self, callee: str) -> list[tuple[str, tuple[str, int], tuple[str, int]]]:
         """The hops the callee's process serves: those that lead to it."""
-        return [hop for hop in self.hops() if hop[2][1] == self.service_port(callee)]
+        return [hop for hop in self.hops() if hop_callee(hop[0]) == callee]
 
     def targets(self) -> list[str]:
         return [*SERVICES, *(hop_name(c, d) for c, d in HOPS)]

@@ -36,14 +36,17 @@ def toxics_from_knobs(knobs: dict[str, Any]) -> Toxics:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{name} must be a number, got {value!r}")
         numbers[name] = float(value)
+    for name in ("timeout", "partition"):
+        if not isinstance(knobs[name], bool):
+            raise ValueError(f"{name} must be true or false, got {knobs[name]!r}")
     return Toxics(
         latency_ms=numbers["latency_ms"],
         jitter_ms=numbers["jitter_ms"],
         bandwidth_kbps=numbers["bandwidth_kbps"],
         loss_percent=numbers["loss_percent"],
         reset_percent=numbers["reset_percent"],
-        timeout=bool(knobs["timeout"]),
-        partition=bool(knobs["partition"]),
+        timeout=knobs["timeout"],
+        partition=knobs["partition"],
         limit_bytes=numbers["limit_bytes"],
         reset_response_percent=numbers["reset_response_percent"],
     )

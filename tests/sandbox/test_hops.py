@@ -63,6 +63,8 @@ def test_toxics_are_set_on_the_hop_and_reported_under_the_service_that_serves_it
         ({"hop:orders->inventory": {"latency_ms": -5}}, "latency_ms must be a number from 0"),
         ({"hop:orders->inventory": {"loss_percent": 101}}, "loss_percent must be a number"),
         ({"hop:orders->inventory": {"latency_ms": "slow"}}, "latency_ms must be a number"),
+        ({"hop:orders->inventory": {"partition": "false"}}, "partition must be true or false"),
+        ({"hop:orders->inventory": {"timeout": 1}}, "timeout must be true or false"),
         ({"hop:orders->inventory": 5}, "knobs must be an object"),
         (["hop:orders->inventory"], "the body must be an object"),
     ],

@@ -203,6 +203,62 @@ def test_a_restarted_service_gets_the_toxics_of_the_hops_leading_to_it_back(sand
     assert hop_toxic_of(client, "hop:gateway->inventory", "loss_percent") == ("inventory", 0)
 
 
+def put_inside(sandbox, service: str, path: str, body: bytes) -> tuple[int, dict]:
+    """A PUT to one service from inside the sandbox's own network: (status, JSON body)."""
+    handle, client = sandbox
+    inside = client.state()["services"][service]["pid"]
+    port = Topology().service_port(service)
+    code = (
+        "import json, urllib.request, urllib.error\n"
+        f"request = urllib.request.Request('http://127.0.0.1:{port}{path}', data={body!r},"
+        " method='PUT', headers={'Content-Type': 'application/json'})\n"
+        "try:\n"
+        "    answer = urllib.request.urlopen(request, timeout=5)\n"
+        "except urllib.error.HTTPError as error:\n"
+        "    answer = error\n"
+        "print(json.dumps([answer.status, json.loads(answer.read())]))\n"
+    )
+    done = subprocess.run(
+        ["nsenter", "-t", str(sandbox_host_pids(handle)[inside]), "-n", sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    status, answer = json.loads(done.stdout)
+    return status, answer
+
+
+def test_hop_toxics_put_to_a_service_are_refused_with_the_reason_over_http(sandbox):
+    """What the supervisor's own checks would never send still gets a clear 422 from the
+    service, and changes nothing."""
+    _, client = sandbox
+    assert put_inside(sandbox, "worker", "/_hops", b"{}") == (
+        422,
+        {"message": "no hop leads to worker"},
+    )
+    assert put_inside(sandbox, "inventory", "/_hops", b"{not json") == (
+        422,
+        {"message": "the body is not JSON"},
+    )
+    status, answer = put_inside(
+        sandbox,
+        "inventory",
+        "/_hops",
+        json.dumps({"hop:orders->inventory": {"partition": "false"}}).encode(),
+    )
+    assert status == 422
+    assert "partition must be true or false" in answer["message"]
+    assert hop_toxic_of(client, "hop:orders->inventory", "partition") == ("inventory", 0)
+    status, answer = put_inside(
+        sandbox,
+        "inventory",
+        "/_hops",
+        json.dumps({"hop:orders->inventory": {"latency_ms": 40}}).encode(),
+    )
+    assert status == 200
+    assert answer["hop:orders->inventory"]["latency_ms"] == 40
+
+
 def knobs_fingerprint_of(client, service: str) -> float:
     for family in text_string_to_metric_families(client.metrics()):
         for sample in family.samples:
