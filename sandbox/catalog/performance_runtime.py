@@ -140,9 +140,11 @@ SCENARIOS += [
         signature=signature(
             "full collections stop inventory for tens of milliseconds: its p99 jumps",
             20,
-            above("inventory.gc_full_pause_ms", 40),
-            above("inventory.gc_pause_ms_per_s", 15),
-            above("inventory.p99_ms", 50),
+            # A pause's length is the machine's speed: 36-52 ms on the two-core CI VM,
+            # 10-22 ms stopped per second; the bounds leave room for a faster one.
+            above("inventory.gc_full_pause_ms", 25),
+            above("inventory.gc_pause_ms_per_s", 8),
+            above("inventory.p99_ms", 30),
         ),
         mitigations=(
             answered_by(
