@@ -330,6 +330,131 @@ class _Flow:
             self.src.resume_reading()
 
 
+class _Pipe(asyncio.Transport):
+    """One end of an in-process connection, for a hop whose upstream is served by the same
+    process (a service serves the hops that lead to it). What one end writes reaches the
+    other end's protocol on the loop's next turn: no socket, no system call, no wake-up.
+    The hop's toxics act where they always did, on the caller's real TCP connection; this
+    is only the loopback leg behind them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, protocol: asyncio.Protocol) -> None:
+        super().__init__()
+        self.loop = loop
+        self.protocol = protocol
+        self.peer: _Pipe | None = None
+        self.closed = False
+        self.eof_sent = False
+        self.paused = False
+        self.backlog: deque[bytes | None] = deque()  # arrived while paused; None is an EOF
+        self.queued = 0  # bytes written to this end and not yet handed to its protocol
+        self.writing_paused = False  # this end's protocol was told to stop writing
+
+    @staticmethod
+    def connect(
+        loop: asyncio.AbstractEventLoop, caller: asyncio.Protocol, callee: asyncio.Protocol
+    ) -> None:
+        ends = _Pipe(loop, caller), _Pipe(loop, callee)
+        ends[0].peer, ends[1].peer = ends[1], ends[0]
+        callee.connection_made(ends[1])
+        caller.connection_made(ends[0])
+
+    # what the owner of this end does
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        peer = self.peer
+        if not data or self.closed or self.eof_sent or peer is None:
+            return
+        peer.queued += len(data)
+        self.loop.call_soon(peer._arrive, bytes(data))
+        if peer.queued > HIGH_WATER and not self.writing_paused:
+            self.writing_paused = True  # as a socket's full send buffer pushes back
+            self.protocol.pause_writing()
+
+    def write_eof(self) -> None:
+        if not self.closed and not self.eof_sent and self.peer is not None:
+            self.eof_sent = True
+            self.loop.call_soon(self.peer._arrive, None)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """What was written is delivered, then an EOF; this end's protocol hears it closed."""
+        if self.closed:
+            return
+        self.write_eof()
+        self._end(None)
+
+    def abort(self) -> None:
+        """Closes now; the other end hears a reset."""
+        if self.closed:
+            return
+        peer = self.peer
+        self._end(None)
+        if peer is not None:
+            self.loop.call_soon(peer._end, ConnectionResetError("connection reset by peer"))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.loop.call_soon(self._drain)
+
+    def is_reading(self) -> bool:
+        return not self.paused
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default  # no socket: nothing to set on it
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self.protocol
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = cast("asyncio.Protocol", protocol)
+
+    # what reaches this end from its peer
+    def _arrive(self, data: bytes | None) -> None:
+        if self.closed:
+            return
+        if self.paused or self.backlog:
+            self.backlog.append(data)
+            return
+        self._hand_over(data)
+
+    def _drain(self) -> None:
+        while self.backlog and not self.paused and not self.closed:
+            self._hand_over(self.backlog.popleft())
+
+    def _hand_over(self, data: bytes | None) -> None:
+        if data is not None:
+            self.queued -= len(data)
+            peer = self.peer
+            if peer is not None and peer.writing_paused and self.queued <= LOW_WATER:
+                peer.writing_paused = False
+                peer.protocol.resume_writing()
+            self.protocol.data_received(data)
+        elif not self.protocol.eof_received():
+            self.close()  # as a socket transport does when its protocol does not keep it open
+
+    def _end(self, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.backlog.clear()
+        self.peer = None
+        self.loop.call_soon(self.protocol.connection_lost, exc)
+
+
 class _Side(asyncio.Protocol):
     """One socket of a connection: feeds `outbound`, and is the destination of `inbound`."""
 
@@ -429,8 +554,14 @@ class _Link:
         host, port = self.hop.upstream
         task = self.connector
         try:
-            await self.hop.loop.create_connection(lambda: self.server_side, host, port)
-            refused = False
+            if self.hop.in_process is not None:
+                callee = self.hop.in_process()
+                refused = callee is None  # the server is stopping: it takes no new connection
+                if callee is not None:
+                    _Pipe.connect(self.hop.loop, self.server_side, callee)
+            else:
+                await self.hop.loop.create_connection(lambda: self.server_side, host, port)
+                refused = False
         except OSError:
             refused = True
         finally:
@@ -513,6 +644,9 @@ class Hop:
         self.listen = listen  # the bound address once started (port 0 picks a free one)
         self.upstream = upstream
         self.toxics = Toxics()
+        # A new connection to the upstream server in this process (None: it is stopping),
+        # in place of a TCP connection to `upstream`; set by `FaultProxy.serve_in_process`.
+        self.in_process: Callable[[], asyncio.Protocol | None] | None = None
         self.shaped = {"upstream": False, "downstream": False}
         self.rng = random.Random()  # noqa: S311 - faults need variety, not secrecy
         self.links: set[_Link] = set()
@@ -625,6 +759,12 @@ class FaultProxy:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    def serve_in_process(self, connection: Callable[[], asyncio.Protocol | None]) -> None:
+        """Every hop's upstream is a server in this process: `connection()` gives a new
+        connection's protocol (None when it takes no more), reached without a socket."""
+        for hop in self._hops.values():
+            hop.in_process = connection
 
     def hop(self, name: str) -> Hop:
         try:

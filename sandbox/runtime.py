@@ -124,6 +124,8 @@ async def serve(service: Any, host: str, port: int, ready_fd: int | None = None)
     """Serves the service's aiohttp application on the lean server (`sandbox.server`);
     once it listens, says so on `ready_fd` (its name and a newline)."""
     server = Server(service.app())
+    if service.hops is not None:  # the hops into it reach it without a socket
+        service.hops.proxy.serve_in_process(server.connection)
     await server.start(host, port)
     if ready_fd is not None:
         with contextlib.suppress(OSError):  # a full pipe: the supervisor's check still works

@@ -196,6 +196,7 @@ class Server:
         self.serving: set[asyncio.Task[None]] = set()
         self.listeners: list[asyncio.Server] = []
         self.started = False
+        self.stopping = False
 
     async def start(self, host: str, port: int) -> None:
         """Listens on TCP (the application's startup runs before the first listener)."""
@@ -221,6 +222,11 @@ class Server:
             for callback in self.app.on_startup:
                 await callback(self.app)
 
+    def connection(self) -> asyncio.Protocol | None:
+        """A new connection's protocol, for a caller in this process that brings its own
+        transport (a hop's in-process leg); None once the server is stopping."""
+        return None if self.stopping else _Connection(self)
+
     @property
     def port(self) -> int:
         """The TCP port it listens on (the one the OS chose when started on port 0)."""
@@ -233,6 +239,7 @@ class Server:
     async def stop(self) -> None:
         """Takes no new connections, lets the requests being served finish, then runs the
         application's cleanup (which closes what those requests use)."""
+        self.stopping = True
         for listener in self.listeners:
             listener.close()
         for connection in list(self.connections):

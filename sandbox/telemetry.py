@@ -8,12 +8,50 @@ import secrets
 import sys
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
 
 if TYPE_CHECKING:
     from sandbox.boards import LogBoard
+
+
+_M = TypeVar("_M", bound="_RememberedLabels")
+
+
+class _RememberedLabels:
+    """prometheus_client's `labels()` converts, checks and takes a lock on every call; a
+    service asks for the same few series on every request (a few per request, in every
+    process), so each child is remembered by the label values it was asked for."""
+
+    _remembered: dict[tuple[Any, ...], Any]
+
+    def labels(self: _M, *values: Any, **by_name: Any) -> _M:
+        if by_name:
+            return cast("_M", super().labels(*values, **by_name))  # type: ignore[misc]
+        try:
+            return self._remembered[values]
+        except AttributeError:
+            self._remembered = {}
+        except KeyError:
+            pass
+        child = super().labels(*values)  # type: ignore[misc]
+        self._remembered[values] = child
+        return cast("_M", child)
+
+
+class Counter(_RememberedLabels, prometheus_client.Counter):
+    pass
+
+
+class Gauge(_RememberedLabels, prometheus_client.Gauge):
+    pass
+
+
+class Histogram(_RememberedLabels, prometheus_client.Histogram):
+    pass
+
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import Counter
+from sandbox.telemetry import Counter
 
 KEPT = 10_000  # products remembered; the oldest is forgotten past this
 

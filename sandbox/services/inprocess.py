@@ -12,9 +12,7 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from prometheus_client import Histogram
-
-from sandbox.telemetry import LATENCY_BUCKETS, ServiceMetrics
+from sandbox.telemetry import LATENCY_BUCKETS, Histogram, ServiceMetrics
 
 
 class LockTable:

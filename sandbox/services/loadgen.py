@@ -9,12 +9,10 @@ import time
 import uuid
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
-
 from sandbox.httpclient import Pool
 from sandbox.mechanisms import RetryBudget, backoff_delay
 from sandbox.services.base import IDLE_S, Service
-from sandbox.telemetry import LATENCY_BUCKETS, new_span_id, new_trace_id
+from sandbox.telemetry import LATENCY_BUCKETS, Counter, Gauge, Histogram, new_span_id, new_trace_id
 
 POPULAR_PRODUCTS = 1000
 HOT_SKU = "1"

@@ -36,12 +36,17 @@ class Upstream:
         self.connections: set[asyncio.Transport] = set()
         self.server: asyncio.Server | None = None
         self.address = (LOOPBACK, 0)
+        self.refusing = False
 
     async def __aenter__(self) -> "Upstream":
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(lambda: _UpstreamSide(self), LOOPBACK, 0)
         self.address = self.server.sockets[0].getsockname()[:2]
         return self
+
+    def connection(self) -> asyncio.Protocol | None:
+        """A connection reached in process, as a service serves the hops into it."""
+        return None if self.refusing else _UpstreamSide(self)
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self.server is not None
@@ -84,6 +89,20 @@ class _UpstreamSide(asyncio.Protocol):
         self.upstream.connections.discard(self.transport)
 
 
+UPSTREAM_LEGS = ["tcp", "in-process"]
+upstream_leg = "tcp"
+
+
+@pytest.fixture(params=UPSTREAM_LEGS)
+def leg(request: pytest.FixtureRequest):
+    """A test that uses it runs twice: with the upstream reached over TCP (a proxy of its
+    own) and in the same process (a service serving the hops that lead to it)."""
+    global upstream_leg  # read by run(), which every scenario goes through
+    upstream_leg = request.param
+    yield request.param
+    upstream_leg = "tcp"
+
+
 def run(scenario: Callable[..., Awaitable[None]], **upstream_options: bool) -> None:
     """Run `scenario(proxy, hop, upstream)` with one hop in front of a fresh upstream."""
 
@@ -91,6 +110,8 @@ def run(scenario: Callable[..., Awaitable[None]], **upstream_options: bool) -> N
         async with Upstream(**upstream_options) as upstream:
             hops = [(HOP, (LOOPBACK, 0), upstream.address)]
             async with FaultProxy(hops) as proxy:
+                if upstream_leg == "in-process":
+                    proxy.serve_in_process(upstream.connection)
                 await scenario(proxy, proxy.hop(HOP), upstream)
 
     asyncio.run(main())
@@ -155,6 +176,7 @@ async def exchange_large(stream: Stream, payload: bytes) -> bytes:
 # pass-through
 
 
+@pytest.mark.usefixtures("leg")
 def test_bytes_pass_through_both_ways_intact_including_more_than_a_mebibyte():
     payload = os.urandom(3 * 1024 * 1024 + 17)
 
@@ -168,6 +190,7 @@ def test_bytes_pass_through_both_ways_intact_including_more_than_a_mebibyte():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_shaped_traffic_still_arrives_intact_and_in_order():
     payload = os.urandom(1024 * 1024)
     toxics = Toxics(
@@ -184,6 +207,7 @@ def test_shaped_traffic_still_arrives_intact_and_in_order():
 
 
 @pytest.mark.parametrize("toxics", [Toxics(), Toxics(latency_ms=50)], ids=["plain", "shaped"])
+@pytest.mark.usefixtures("leg")
 def test_a_half_close_passes_after_the_bytes_before_it_and_the_reply_still_comes_back(toxics):
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         hop.set_toxics(toxics)
@@ -202,6 +226,7 @@ def test_a_half_close_passes_after_the_bytes_before_it_and_the_reply_still_comes
 
 
 @pytest.mark.parametrize("direction", ["upstream", "downstream", "both"])
+@pytest.mark.usefixtures("leg")
 def test_latency_adds_at_least_latency_ms_in_each_direction_it_names(direction):
     latency = 0.1
 
@@ -223,6 +248,7 @@ def test_latency_adds_at_least_latency_ms_in_each_direction_it_names(direction):
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_jitter_never_takes_a_chunk_below_its_band():
     latency, jitter = 0.08, 0.04
 
@@ -240,6 +266,7 @@ def test_jitter_never_takes_a_chunk_below_its_band():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_bandwidth_paces_a_payload_to_at_least_its_wire_time():
     size, kbps = 64 * 1024, 1024
     wire_seconds = size * 8 / (kbps * 1000)  # 0.512 s
@@ -255,6 +282,7 @@ def test_bandwidth_paces_a_payload_to_at_least_its_wire_time():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_loss_at_100_percent_delays_every_chunk_by_its_retransmissions():
     retransmit = 0.05
 
@@ -272,6 +300,7 @@ def test_loss_at_100_percent_delays_every_chunk_by_its_retransmissions():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_toxics_changed_at_run_time_apply_to_an_open_connection():
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         stream = await connect(hop)
@@ -289,6 +318,7 @@ def test_toxics_changed_at_run_time_apply_to_an_open_connection():
 # resets, timeouts, partitions
 
 
+@pytest.mark.usefixtures("leg")
 def test_reset_makes_the_client_see_a_reset():
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         hop.set_toxics(Toxics(reset_percent=100))
@@ -301,6 +331,7 @@ def test_reset_makes_the_client_see_a_reset():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_a_reset_after_ms_leaves_the_connection_working_until_it_comes():
     """Proven by what flows, not by a clock: the connection carries an echo first, then the
     reset arrives (reset_after_ms far longer than a loopback round trip)."""
@@ -318,6 +349,7 @@ def test_a_reset_after_ms_leaves_the_connection_working_until_it_comes():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_reset_rolls_for_connections_already_open_when_it_is_switched_on():
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         stream = await connect(hop)
@@ -330,6 +362,7 @@ def test_reset_rolls_for_connections_already_open_when_it_is_switched_on():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_timeout_stalls_both_ways_then_lets_held_bytes_through_when_lifted():
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         reader, writer = stream = await connect(hop)
@@ -345,6 +378,7 @@ def test_timeout_stalls_both_ways_then_lets_held_bytes_through_when_lifted():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_timeout_with_close_ms_closes_the_connection():
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         reader, writer = stream = await connect(hop)
@@ -360,6 +394,7 @@ def test_timeout_with_close_ms_closes_the_connection():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_partition_blackholes_new_connections_stalls_open_ones_and_heals():
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         before = await connect(hop)
@@ -385,12 +420,15 @@ def test_partition_blackholes_new_connections_stalls_open_ones_and_heals():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_an_upstream_that_refuses_is_seen_by_the_client_as_a_reset():
     async def main() -> None:
         with socket.socket() as bound_not_listening:
             bound_not_listening.bind((LOOPBACK, 0))
             hops = [(HOP, (LOOPBACK, 0), bound_not_listening.getsockname())]
             async with FaultProxy(hops) as proxy:
+                if upstream_leg == "in-process":
+                    proxy.serve_in_process(lambda: None)  # a server that is stopping
                 reader, writer = await connect(proxy.hop(HOP))
                 await assert_closed_by_proxy(reader)
                 await eventually(lambda: proxy.stats()[HOP]["connections_active"] == 0)
@@ -408,6 +446,7 @@ def test_an_upstream_that_refuses_is_seen_by_the_client_as_a_reset():
     [Toxics(), Toxics(latency_ms=1), Toxics(latency_ms=60_000), Toxics(timeout=True)],
     ids=["plain", "shaped", "held-for-a-minute", "timed-out"],
 )
+@pytest.mark.usefixtures("leg")
 def test_a_client_that_does_not_read_pushes_back_on_the_upstream(toxics):
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         hop.set_toxics(toxics)
@@ -422,6 +461,7 @@ def test_a_client_that_does_not_read_pushes_back_on_the_upstream(toxics):
     run(scenario, flood=True)
 
 
+@pytest.mark.usefixtures("leg")
 def test_stats_count_connections_bytes_and_show_the_toxics():
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         streams = [await connect(hop) for _ in range(3)]
@@ -540,6 +580,7 @@ def test_bad_hops_are_refused_with_the_reason(hops, message):
 # responses cut short (partial-response, connection-reset)
 
 
+@pytest.mark.usefixtures("leg")
 def test_limit_bytes_passes_that_many_bytes_back_then_closes_with_a_fin():
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         hop.set_toxics(Toxics(limit_bytes=10))
@@ -555,6 +596,7 @@ def test_limit_bytes_passes_that_many_bytes_back_then_closes_with_a_fin():
     run(scenario)
 
 
+@pytest.mark.usefixtures("leg")
 def test_reset_response_passes_the_first_bytes_of_a_response_then_resets():
     async def scenario(proxy: FaultProxy, hop: Hop, upstream: Upstream) -> None:
         hop.set_toxics(Toxics(reset_response_percent=100))
