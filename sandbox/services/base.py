@@ -18,6 +18,7 @@ from sandbox.httpclient import ConnectionFailed, Pool
 from sandbox.knobs import knobs_fingerprint, knobs_for
 from sandbox.mechanisms import Bulkhead, CircuitBreaker, Rejected, RetryBudget, backoff_delay
 from sandbox.resolver import DOMAIN, Resolver
+from sandbox.server import json_response
 from sandbox.services.hops import HopTable
 from sandbox.telemetry import LogRing, ServiceMetrics, new_span_id, new_trace_id, traceparent_parse
 from sandbox.topology import Topology
@@ -288,7 +289,7 @@ class Service:
 
     # -- internal endpoints (the supervisor's, not the shop's)
     async def _health(self, _: web.Request) -> web.Response:
-        return web.json_response({"service": self.name, "ok": True})
+        return json_response({"service": self.name, "ok": True})
 
     async def _metrics(self, _: web.Request) -> web.Response:
         if self.hops is not None:
@@ -296,30 +297,28 @@ class Service:
         return web.Response(body=self.metrics.render(), content_type="text/plain")
 
     async def _get_knobs(self, _: web.Request) -> web.Response:
-        return web.json_response(self.knobs)
+        return json_response(self.knobs)
 
     async def _get_hops(self, _: web.Request) -> web.Response:
-        return web.json_response(self.hops.knobs if self.hops is not None else {})
+        return json_response(self.hops.knobs if self.hops is not None else {})
 
     async def _set_hops(self, request: web.Request) -> web.Response:
         """The toxics of the hops that lead here: {hop name: {knob: value}}."""
         if self.hops is None:
-            return web.json_response({"message": f"no hop leads to {self.name}"}, status=422)
+            return json_response({"message": f"no hop leads to {self.name}"}, status=422)
         try:
             given = await request.json()
         except ValueError:
-            return web.json_response({"message": "the body is not JSON"}, status=422)
+            return json_response({"message": "the body is not JSON"}, status=422)
         status, body = self.hops.put(given)
-        return web.json_response(body, status=status)
+        return json_response(body, status=status)
 
     async def _set_knobs(self, request: web.Request) -> web.Response:
         given = await request.json()
         table = knobs_for(self.name)
         unknown = sorted(set(given) - set(table))
         if unknown:
-            return web.json_response(
-                {"message": f"unknown knobs: {', '.join(unknown)}"}, status=422
-            )
+            return json_response({"message": f"unknown knobs: {', '.join(unknown)}"}, status=422)
         changed = {k: v for k, v in given.items() if self.knobs.get(k) != v}
         before = {k: self.knobs.get(k) for k in changed}
         self.knobs.update(given)
@@ -341,7 +340,7 @@ class Service:
                 self.knobs.update(before)
                 self.metrics.knobs_fingerprint.labels(self.name).set(knobs_fingerprint(self.knobs))
                 raise
-        return web.json_response(self.knobs)
+        return json_response(self.knobs)
 
     # -- every shop request passes here: RED metrics and the injected faults
     @web.middleware
@@ -384,19 +383,19 @@ class Service:
             return status, response
         except InjectedFailure as exc:
             status = exc.status
-            return status, web.json_response({"message": "injected failure"}, status=status)
+            return status, json_response({"message": "injected failure"}, status=status)
         except web.HTTPException as exc:
             status = exc.status
             raise
         except DependencyError as exc:
             status = 503 if exc.outcome != "refused" else (exc.status or 502)
-            return status, web.json_response({"message": str(exc)}, status=status)
+            return status, json_response({"message": str(exc)}, status=status)
         except Exception as exc:  # a bug or an injected failure: answer 500, log it
             status = 500
             self.logs.log(
                 "error", "request failed", route=route, error=repr(exc), trace_id=trace[0]
             )
-            return status, web.json_response({"message": "internal error"}, status=500)
+            return status, json_response({"message": "internal error"}, status=500)
         finally:
             elapsed = time.perf_counter() - started
             self._count_request()

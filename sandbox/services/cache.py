@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.mechanisms import TTLCache
+from sandbox.server import json_response
 from sandbox.services.base import GAUGE_PERIOD_S, IDLE_S, Service, data_dir
 
 LEASE_S = 5.0  # a lease not used by then is given to the next miss
@@ -99,9 +100,9 @@ class Cache(Service):
         value = self.store.get(key)
         if value is None:
             if request.query.get("lease"):
-                return web.json_response({"hit": False, **self.lease_give(key)})
-            return web.json_response({"hit": False})
-        return web.json_response({"hit": True, "value": value})
+                return json_response({"hit": False, **self.lease_give(key)})
+            return json_response({"hit": False})
+        return json_response({"hit": True, "value": value})
 
     async def put(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -110,25 +111,25 @@ class Cache(Service):
             ttl = float(body["expires_at"]) - self.now()
             if ttl <= 0:
                 self.store.expirations += 1
-                return web.json_response({"stored": False, "reason": "already expired"})
+                return json_response({"stored": False, "reason": "already expired"})
         else:
             ttl = float(body.get("ttl_s", 5))
         if not 0 < ttl <= 86_400:
-            return web.json_response({"message": "ttl_s must be between 0 and 86400"}, status=422)
+            return json_response({"message": "ttl_s must be between 0 and 86400"}, status=422)
         key = request.match_info["key"]
         if "lease" in body:
             if self.leases.get(key, (None,))[0] != body["lease"]:
                 self.lease_refusals.labels(self.name).inc()
-                return web.json_response({"stored": False, "reason": "lease revoked"})
+                return json_response({"stored": False, "reason": "lease revoked"})
             del self.leases[key]
         self.store.set(key, body.get("value"), ttl)
-        return web.json_response({"stored": True})
+        return json_response({"stored": True})
 
     async def delete(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
         self.store.delete(key)
         self.leases.pop(key, None)
-        return web.json_response({"deleted": True})
+        return json_response({"deleted": True})
 
     def lease_give(self, key: str) -> dict[str, int]:
         """Whoever fills a miss must show its lease; a delete before then revokes it. One

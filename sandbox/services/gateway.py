@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.mechanisms import Pool, Rejected, SingleFlight, TokenBucket, TTLCache
+from sandbox.server import json_response
 from sandbox.services.base import DependencyError, Handler, Service
 from sandbox.services.freshness import Freshness
 
@@ -121,8 +122,8 @@ class Gateway(Service):
             product, related = await asyncio.gather(
                 self.product_read(sku, trace), self.related(sku, trace)
             )
-            return web.json_response({**product, "related": related})
-        return web.json_response(await self.product_read(sku, trace))
+            return json_response({**product, "related": related})
+        return json_response(await self.product_read(sku, trace))
 
     async def product_read(self, sku: str, trace: tuple[str, str]) -> Any:
         key = f"product:{sku}"
@@ -218,7 +219,7 @@ class Gateway(Service):
             "POST", "/orders", json=body, trace=request["trace"]
         )
         await self.write_seen(str(result.get("sku", "")), result.get("stock"), request["trace"])
-        return web.json_response(result, status=201)
+        return json_response(result, status=201)
 
     async def write_seen(self, sku: str, stock: Any, trace: tuple[str, str]) -> None:
         """An order changed a product: remember its new stock, and drop cached copies."""
@@ -242,4 +243,4 @@ class Gateway(Service):
         result = await self.dependencies["inventory"].call(
             "GET", f"/search?q={query}{fields}", trace=request["trace"]
         )
-        return web.json_response(result)
+        return json_response(result)

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from sandbox.knobs import knobs_fingerprint
 from sandbox.mechanisms import Pool, Rejected
+from sandbox.server import json_response
 from sandbox.services import stock_transactions as txn
 from sandbox.services.base import (
     GAUGE_PERIOD_S,
@@ -104,7 +105,7 @@ class Inventory(Service):
         """Not ready while warming up behind the readiness gate."""
         warming = self.price_table.warming
         if warming is not None and not warming.done():
-            return web.json_response({"service": self.name, "ok": False}, status=503)
+            return json_response({"service": self.name, "ok": False}, status=503)
         return await super()._health(request)
 
     def threads_wanted(self) -> int:
@@ -332,11 +333,9 @@ class Inventory(Service):
                 ).fetchone(),
             )
         if row is None:
-            return web.json_response({"message": f"no product {sku}"}, status=404)
+            return json_response({"message": f"no product {sku}"}, status=404)
         price = await self.price_table.price(self.knobs, sku, row[3])
-        return web.json_response(
-            {"sku": row[0], "name": row[1], "stock": row[2], "price_cents": price}
-        )
+        return json_response({"sku": row[0], "name": row[1], "stock": row[2], "price_cents": price})
 
     async def reserve(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -346,24 +345,22 @@ class Inventory(Service):
             async with self.locks.section(sku, self.knobs):
                 reserved = await self.reservations.reserve(sku, quantity, request_id)
         except VersionConflict:
-            return web.json_response({"message": f"{sku} kept changing; try again"}, status=409)
+            return json_response({"message": f"{sku} kept changing; try again"}, status=409)
         except sqlite3.OperationalError as exc:
             self.logs.log("error", "write failed", error=str(exc), trace_id=request["trace"][0])
             # a lock given up on is a busy database (try again), not a full one
             status = 503 if "locked" in str(exc) or "busy" in str(exc) else 507
-            return web.json_response({"message": f"database error: {exc}"}, status=status)
+            return json_response({"message": f"database error: {exc}"}, status=status)
         if reserved is None:
-            return web.json_response({"message": f"not enough stock of {sku}"}, status=409)
+            return json_response({"message": f"not enough stock of {sku}"}, status=409)
         malformed = float(self.knobs["malformed_ratio"])
         if malformed and random.random() < malformed:  # noqa: S311
             # A new version's answer: the reservation is made, the field has another name.
             self.metrics.injected.labels(self.name, "malformed").inc()
-            return web.json_response(
+            return json_response(
                 {"sku": sku, "remaining": {"units": reserved.stock}, "replayed": reserved.replayed}
             )
-        return web.json_response(
-            {"sku": sku, "stock": reserved.stock, "replayed": reserved.replayed}
-        )
+        return json_response({"sku": sku, "stock": reserved.stock, "replayed": reserved.replayed})
 
     async def ship(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -394,8 +391,8 @@ class Inventory(Service):
             await self.run("ship", work)
         except sqlite3.OperationalError as exc:
             self.logs.log("error", "write failed", error=str(exc), trace_id=request["trace"][0])
-            return web.json_response({"message": f"database error: {exc}"}, status=507)
-        return web.json_response({"shipped": True}, status=201)
+            return json_response({"message": f"database error: {exc}"}, status=507)
+        return json_response({"shipped": True}, status=201)
 
     async def search(self, request: web.Request) -> web.Response:
         words = request.query.get("q", "").split()
@@ -418,7 +415,7 @@ class Inventory(Service):
             details = await txn.listing_details(
                 self.run, ranked[:shown], bool(self.knobs["listing_batched"])
             )
-            return web.json_response({"results": details, "ranked": len(names)})
+            return json_response({"results": details, "ranked": len(names)})
         history, results = int(self.knobs["payload_history"]), ranked[:20]
         if history:
             named = dict(rows)

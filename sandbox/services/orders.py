@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.server import json_response
 from sandbox.services.base import DependencyError, Service
 
 
@@ -29,7 +30,7 @@ class Orders(Service):
         body = await request.json()
         sku, quantity = str(body.get("sku", "")), int(body.get("quantity", 1))
         if not sku or quantity < 1:
-            return web.json_response(
+            return json_response(
                 {"message": "sku and a positive quantity are required"}, status=422
             )
         trace = request["trace"]
@@ -39,7 +40,7 @@ class Orders(Service):
         )
         if reserved.get("replayed"):
             # A retry of an order already taken: the first attempt queues it; answer as it did.
-            return web.json_response(
+            return json_response(
                 {"sku": sku, "quantity": quantity, "stock": reserved["stock"]}, status=201
             )
         message = {"sku": sku, "quantity": quantity, "at": self.now()}
@@ -50,7 +51,7 @@ class Orders(Service):
             task.add_done_callback(self.pending.discard)
         else:
             await self.dependencies["queue"].call("POST", "/enqueue", json=message, trace=trace)
-        return web.json_response(
+        return json_response(
             {"sku": sku, "quantity": quantity, "stock": reserved["stock"]}, status=201
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.server import json_response
 from sandbox.services.base import GAUGE_PERIOD_S, Service
 
 CAPACITY = 10_000
@@ -67,12 +68,12 @@ class Queue(Service):
         message = await request.json()
         if len(self.items) >= min(CAPACITY, int(self.knobs["queue_capacity"])):
             self.refused.labels(self.name).inc()
-            return web.json_response({"message": "queue full"}, status=503)
+            return json_response({"message": "queue full"}, status=503)
         self.items.append((time.monotonic(), message))
         self.enqueued.labels(self.name).inc()
         self.arrived.set()
         self.wake()
-        return web.json_response({"depth": len(self.items)}, status=202)
+        return json_response({"depth": len(self.items)}, status=202)
 
     async def dequeue(self, request: web.Request) -> web.Response:
         wait_s = min(5.0, max(0.0, float(request.query.get("wait_ms", "1000")) / 1000))
@@ -82,15 +83,15 @@ class Queue(Service):
             if remaining <= 0:
                 if wait_s == 0:
                     self.empty_claims.labels(self.name).inc()
-                return web.json_response({"message": None})
+                return json_response({"message": None})
             self.arrived.clear()
             try:
                 await asyncio.wait_for(self.arrived.wait(), remaining)
             except TimeoutError:
-                return web.json_response({"message": None})
+                return json_response({"message": None})
         enqueued_at, message = self.items.popleft()
         self.dequeued.labels(self.name).inc()
-        return web.json_response({"message": message, "waited_s": time.monotonic() - enqueued_at})
+        return json_response({"message": message, "waited_s": time.monotonic() - enqueued_at})
 
     def wake(self) -> None:
         """Wakes the oldest sleeper, or every sleeper with `queue_wake` set to all (a
@@ -110,7 +111,7 @@ class Queue(Service):
         """Sleeps until a message arrives (or `wait_ms` passes); the consumer then claims it
         with a dequeue that does not wait."""
         if self.items:
-            return web.json_response({"ready": True})
+            return json_response({"ready": True})
         wait_s = min(30.0, max(0.0, float(request.query.get("wait_ms", "1000")) / 1000))
         sleeper: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.sleepers.append((sleeper, request))
@@ -121,4 +122,4 @@ class Queue(Service):
                 sleeper.cancel()
                 if (sleeper, request) in self.sleepers:
                     self.sleepers.remove((sleeper, request))
-        return web.json_response({"ready": sleeper.done() and not sleeper.cancelled()})
+        return json_response({"ready": sleeper.done() and not sleeper.cancelled()})

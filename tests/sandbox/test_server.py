@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from sandbox.httpclient import Pool
-from sandbox.server import Server
+from sandbox.server import Server, json_response
 
 
 def shop() -> tuple[web.Application, list[str], set[int]]:
@@ -247,3 +247,43 @@ def test_one_application_is_served_on_a_unix_socket_and_tcp_at_once(tmp_path):
         assert b'"sku": "9"' in answer
     assert started == ["startup"]
     assert refused == [True, True]
+
+
+def test_a_lean_json_response_is_answered_byte_for_byte_as_aiohttps():
+    """`json_response` skips aiohttp's Response machinery, not what the client reads."""
+
+    def app_answering(make) -> web.Application:
+        async def answer(request):
+            status = int(request.query.get("status", "200"))
+            return make({"sku": "7", "stock": [1, 2], "note": "é"}, status=status)
+
+        app = web.Application()
+        app.add_routes([web.get("/x", answer)])  # HEAD too, as aiohttp adds it
+        return app
+
+    async def raw(port: int, request: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        return answer
+
+    requests = [
+        b"GET /x HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n",
+        b"GET /x?status=507 HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n",
+        b"GET /x?status=299 HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n",
+        b"HEAD /x HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n",
+    ]
+
+    async def answers(make) -> list[bytes]:
+        async with serving(app_answering(make)) as port:
+            return [await raw(port, request) for request in requests]
+
+    lean = asyncio.run(answers(json_response))
+    aiohttps = asyncio.run(answers(web.json_response))
+    assert lean == aiohttps
+    assert lean[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Content-Type: application/json; charset=utf-8\r\n" in lean[0]
+    assert lean[0].endswith(b'{"sku": "7", "stock": [1, 2], "note": "\\u00e9"}')
+    assert lean[1].startswith(b"HTTP/1.1 507 Insufficient Storage\r\n")
+    assert lean[3].endswith(b"\r\n\r\n")  # a HEAD answer has no body
