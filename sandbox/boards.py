@@ -13,7 +13,7 @@ and asking all eight processes for it over HTTP cost as much again.
 
 Layout of a metric board (all little-endian):
 
-    header  magic u32, slots u32, series u64, key bytes u64
+    header  magic u32, slots u32, series u64, key bytes u64, then watched f64
     values  `slots` doubles, one per series, in the order the series were created
     keys    per series: u32 length, then JSON [kind, sample name, label names, values]
 
@@ -39,6 +39,7 @@ from prometheus_client import values as prometheus_values
 MAGIC = 0x4D4C4453  # "SDLM"
 HEADER = struct.Struct("<IIQQ")
 LENGTH = struct.Struct("<I")
+WATCHED = struct.Struct("<d")  # after the header: 1.0 while someone watches the sandbox
 SLOTS = 16384  # a busy gateway has a few hundred series
 VALUES_AT = 64
 KEYS_AT = VALUES_AT + SLOTS * 8
@@ -72,6 +73,16 @@ class MetricBoard:
         self._plain: list[int] = []
         self._histograms: dict[SampleKey, _Histogram] = {}
         self._keys: tuple[SampleKey, ...] = ()
+
+    @property
+    def watched(self) -> bool:
+        """Whether someone watches the sandbox (the supervisor says so, the service reads
+        it): a loop that only keeps figures fresh need not run every second otherwise."""
+        return bool(WATCHED.unpack_from(self.memory, HEADER.size)[0])
+
+    @watched.setter
+    def watched(self, watched: bool) -> None:
+        WATCHED.pack_into(self.memory, HEADER.size, 1.0 if watched else 0.0)
 
     # -- writer (the service)
     def allocate(
@@ -317,5 +328,16 @@ def install(boards: ServiceBoards) -> None:
     through a `LogRing`, lives on `boards`."""
     from sandbox.telemetry import LogRing
 
+    global _installed
     prometheus_values.ValueClass = value_class(boards.metrics)
     LogRing.board = boards.logs
+    _installed = boards.metrics
+
+
+_installed: MetricBoard | None = None
+
+
+def watched() -> bool:
+    """Whether this service's sandbox is watched; True where no supervisor says (a service
+    run on its own), so figures stay fresh by default."""
+    return _installed is None or _installed.watched

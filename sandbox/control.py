@@ -347,6 +347,7 @@ class Supervisor:
                     return
                 # Fresh boards: the new process's counters start at zero, its log empty.
                 boards = ServiceBoards()
+                boards.metrics.watched = time.monotonic() - self.watched_at < WATCHED_FOR_S
                 inherited = [c.boards for c in self.children.values() if c.boards is not None]
                 child.pid = fork_child(
                     name, self.topology, self.data_dir, boards, [*inherited, boards]
@@ -475,6 +476,7 @@ class Supervisor:
             except Exception as exc:  # the figures must outlive one bad sample
                 self.engine._record("sampling failed", error=repr(exc))
             watched = time.monotonic() - self.watched_at < WATCHED_FOR_S
+            self.boards_watched(watched)
             period = 1.0 if watched else UNWATCHED_SAMPLE_S
             await asyncio.sleep(max(0.05, period - (time.monotonic() - started)))
 
@@ -600,8 +602,15 @@ class Supervisor:
     # -- control API
     def watched(self) -> None:
         if time.monotonic() - self.watched_at > WATCHED_FOR_S:
+            self.boards_watched(True)
             asyncio.get_running_loop().create_task(self.take_snapshot())
         self.watched_at = time.monotonic()
+
+    def boards_watched(self, watched: bool) -> None:
+        """Tells the services (on their boards) whether to keep their figures fresh."""
+        for child in self.children.values():
+            if child.boards is not None:
+                child.boards.metrics.watched = watched
 
     async def h_health(self, _: web.Request) -> web.Response:
         body = {

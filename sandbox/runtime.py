@@ -223,6 +223,8 @@ def run(options: RuntimeOptions) -> int:
     event_loop_policy()  # imported before the forks, like the rest
     gc.freeze()
     boards = {name: ServiceBoards() for name in SERVICES}
+    for board in boards.values():
+        board.metrics.watched = True  # a sandbox counts as watched for its first minute
     # Each service says when it serves: no polling of seven /_health endpoints at a start.
     ready_from, ready_to = os.pipe()
     os.set_blocking(ready_to, False)

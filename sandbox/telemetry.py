@@ -40,6 +40,15 @@ class _RememberedLabels:
         self._remembered[values] = child
         return cast("_M", child)
 
+    def remove(self, *values: Any) -> None:
+        """A series removed is forgotten here too: asked for again, it is a new one."""
+        self._remembered = {}
+        super().remove(*values)  # type: ignore[misc]
+
+    def clear(self) -> None:
+        self._remembered = {}
+        super().clear()  # type: ignore[misc]
+
 
 class Counter(_RememberedLabels, prometheus_client.Counter):
     pass

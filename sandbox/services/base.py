@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.boards import watched
 from sandbox.httpclient import ConnectionFailed, Pool
 from sandbox.knobs import knobs_fingerprint, knobs_for
 from sandbox.mechanisms import Bulkhead, CircuitBreaker, Rejected, RetryBudget, backoff_delay
@@ -28,6 +29,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 INTERNAL_PREFIX = "/_"
 IDLE_S = 5.0  # how long an idle background loop sleeps unless a knob wakes it
 GAUGE_PERIOD_S = 1.0  # the supervisor samples once a second at most
+UNWATCHED_GAUGE_S = 15.0  # as often as the supervisor samples a sandbox nobody watches
 
 
 class DependencyError(Exception):
@@ -434,6 +436,17 @@ class Service:
 
     def _publish_clock(self) -> None:
         self.metrics.clock_skew.labels(self.name).set(float(self.knobs.get("clock_skew_s", 0.0)))
+
+    async def figures_due(self) -> None:
+        """Waits until a loop that keeps figures fresh should run again: a second while
+        someone watches the sandbox, UNWATCHED_GAUGE_S otherwise. It looks each second, so
+        figures are fresh again within one once someone watches."""
+        waited = 0.0
+        while True:
+            await asyncio.sleep(GAUGE_PERIOD_S)
+            waited += GAUGE_PERIOD_S
+            if waited >= UNWATCHED_GAUGE_S or watched():
+                return
 
     async def knobs_wait(self, timeout: float) -> None:
         """Sleeps until a knob changes or `timeout` passes: idle loops cost no wake-ups."""

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from sandbox.mechanisms import TTLCache
 from sandbox.server import json_response
-from sandbox.services.base import GAUGE_PERIOD_S, IDLE_S, Service, data_dir
+from sandbox.services.base import IDLE_S, Service, data_dir
 
 LEASE_S = 5.0  # a lease not used by then is given to the next miss
 
@@ -77,7 +77,7 @@ class Cache(Service):
     async def gauges(self) -> None:
         while True:
             self.publish()
-            await asyncio.sleep(GAUGE_PERIOD_S)
+            await self.figures_due()
 
     def publish(self) -> None:
         s = self.store

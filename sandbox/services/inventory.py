@@ -22,7 +22,6 @@ from sandbox.mechanisms import Pool, Rejected
 from sandbox.server import json_response
 from sandbox.services import stock_transactions as txn
 from sandbox.services.base import (
-    GAUGE_PERIOD_S,
     Service,
     data_dir,
     disk_quota_bytes,
@@ -219,7 +218,7 @@ class Inventory(Service):
             self.thread_busy.labels(self.name).set(self.threads_busy)
             self.thread_queued.labels(self.name).set(self.threads_queued)
             self.descriptors.count()
-            await asyncio.sleep(GAUGE_PERIOD_S)
+            await self.figures_due()
 
     def reclaim_schedule(self) -> None:
         """A reclaim runs when the connection just leaked has been held for the limit, so the

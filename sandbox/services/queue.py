@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.server import json_response
-from sandbox.services.base import GAUGE_PERIOD_S, Service
+from sandbox.services.base import Service
 
 CAPACITY = 10_000
 
@@ -62,7 +62,7 @@ class Queue(Service):
             self.depth.labels(self.name).set(len(self.items))
             age = time.monotonic() - self.items[0][0] if self.items else 0.0
             self.oldest.labels(self.name).set(age)
-            await asyncio.sleep(GAUGE_PERIOD_S)
+            await self.figures_due()
 
     async def enqueue(self, request: web.Request) -> web.Response:
         message = await request.json()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sandbox.services import stock_transactions as txn
-from sandbox.services.base import GAUGE_PERIOD_S, IDLE_S, disk_quota_bytes, disk_used_bytes
+from sandbox.services.base import IDLE_S, disk_quota_bytes, disk_used_bytes
 
 if TYPE_CHECKING:
     from sandbox.services.inventory import Inventory
@@ -216,7 +216,7 @@ class Reservations:
     async def reconcile(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(GAUGE_PERIOD_S)
+            await self.inventory.figures_due()
             try:
                 found = await loop.run_in_executor(None, self.reconcile_read)
             except sqlite3.Error as exc:

@@ -2,11 +2,14 @@
 asking it: what a board reads back must be what prometheus_client's collect() gives, and
 the lines the service logged."""
 
+import asyncio
 import contextlib
 import io
 import json
 import os
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client import values as prometheus_values
 
 from sandbox.boards import SLOTS, LogBoard, MetricBoard, ServiceBoards, install, value_class
+from sandbox.services.base import GAUGE_PERIOD_S, UNWATCHED_GAUGE_S, Service
 from sandbox.telemetry import LogRing, ServiceMetrics
 
 
@@ -205,3 +209,51 @@ def test_a_board_gives_the_same_keys_until_a_series_is_added(board):
     metrics.knobs_fingerprint.labels("gateway").set(42)
     assert board.value(fingerprint) == 42.0
     assert board.value(("sdlab_no_such_series", ())) is None
+
+
+def test_a_service_keeps_its_figures_fresh_only_while_its_supervisor_says_it_is_watched():
+    """The supervisor's word reaches the forked service through the board; the service's
+    figure loop runs each second while watched, and not in the seconds after it is not."""
+    boards = ServiceBoards()
+    boards.metrics.watched = True
+    passes = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            install(boards)
+            service = Service.__new__(Service)  # only its figure loop is needed here
+
+            async def gauges() -> None:
+                while True:
+                    os.write(passes[1], b".")
+                    await service.figures_due()
+
+            with contextlib.suppress(TimeoutError):
+                asyncio.run(asyncio.wait_for(gauges(), timeout=20))  # bounded, on its own
+        finally:
+            os._exit(0)
+    os.close(passes[1])
+    os.set_blocking(passes[0], False)
+
+    def passes_in(seconds: float) -> int:
+        with contextlib.suppress(BlockingIOError):
+            os.read(passes[0], 1024)  # what came before
+        time.sleep(seconds)  # a window to count in, not a speed
+        try:
+            return len(os.read(passes[0], 1024))
+        except BlockingIOError:
+            return 0
+
+    try:
+        assert passes_in(3 * GAUGE_PERIOD_S + 0.5) >= 2
+        boards.metrics.watched = False
+        time.sleep(GAUGE_PERIOD_S + 0.2)  # a pass already under way finishes
+        assert passes_in(min(5.0, UNWATCHED_GAUGE_S - 3)) == 0
+        boards.metrics.watched = True
+        assert passes_in(2 * GAUGE_PERIOD_S + 0.5) >= 1
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(passes[0])
+        boards.close()
+    assert ServiceBoards().metrics.watched is False  # a new board: nobody said yet
